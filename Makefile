@@ -1,0 +1,57 @@
+# newsmon: `make run` (the whole pipeline live on the bundled sample) and `make test` (all tiers on a
+# private stack). Everything else is a building block of those two.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := $(PY) ops/local/stack.py
+PYTEST_ARGS ?=
+
+.PHONY: help install venv stack-install run stop status test test-unit lint bench clean
+
+help:
+	@echo "make run    start Kafka, Redis, Prometheus, the worker and exporter; replay the sample articles"
+	@echo "make stop   stop every process started by make run (and any leftover test stack)"
+	@echo "make test   lint, then unit, integration and e2e tests on a private stack (ports 1xxxx)"
+	@echo "make lint   ruff + mypy;  make test-unit  hermetic tests only;  make bench  benchmarks"
+
+$(BIN)/.installed: pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PY))"; exit 1; }
+	@$(PY) -m venv $(VENV) || { echo "python3 -m venv failed: install it with: apt-get install python3-venv"; exit 1; }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/.installed
+
+stack-install:
+	$(STACK) install
+
+install: venv stack-install
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test-unit: venv
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+test: install lint
+	$(STACK) --profile test run --fresh -- $(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+
+run: install
+	@bash ops/local/run.sh
+
+stop:
+	$(STACK) down
+	$(STACK) --profile test down
+
+status:
+	$(STACK) status
+
+bench: install
+	$(STACK) --profile test run --fresh -- bash -c 'for b in tests/bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done'
+
+clean: stop
+	rm -rf .run

@@ -1,0 +1,1 @@
+"""newsmon producers: articles onto Kafka from feeds, files, replays and HTTP."""

@@ -1,0 +1,1 @@
+"""newsmon stream processing: tagging, counting, alerting and webhook delivery."""
