@@ -1,0 +1,111 @@
+"""Pure per-article steps of the tag agent: decode and validate, event time, output records."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from streams.article import Article, parse_time
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class Reason(StrEnum):
+    """Why an input went to the dead-letter topic; bounded, so it can label metrics."""
+
+    EMPTY = "empty"
+    OVERSIZE = "oversize"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    INVALID_ARTICLE = "invalid_article"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: Reason
+    detail: str
+
+
+def decode_article(raw: bytes | None, max_bytes: int) -> Article | Rejected:
+    """The Article in a message value, or why it cannot be processed."""
+    if not raw:
+        return Rejected(Reason.EMPTY, "empty message value")
+    if len(raw) > max_bytes:
+        return Rejected(Reason.OVERSIZE, f"{len(raw)} bytes exceeds the limit of {max_bytes}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return Rejected(Reason.NOT_UTF8, f"invalid UTF-8 at byte {err.start}")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        return Rejected(Reason.NOT_JSON, f"not JSON: {err}")
+    if not isinstance(data, dict):
+        return Rejected(Reason.NOT_OBJECT, f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return Article.model_validate(data, strict=True)
+    except ValidationError as err:
+        return Rejected(Reason.INVALID_ARTICLE, _describe(err))
+
+
+def _describe(err: ValidationError) -> str:
+    problems = []
+    for item in err.errors()[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "article"
+        problems.append(f"{where}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def event_time(article: Article, ingested: datetime) -> datetime:
+    """published_at when present, parseable and at most 5 minutes ahead of ingest time; else ingest time."""
+    published = parse_time(article.published_at)
+    if published is None or published > ingested + FUTURE_TOLERANCE:
+        return ingested
+    return published
+
+
+def deadletter_record(
+    rejected: Rejected,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    received_at: datetime,
+    payload: bytes | None,
+) -> dict[str, Any]:
+    """DESIGN.md dead-letter shape; the payload as text, or base64 when it is not UTF-8."""
+    raw = payload or b""
+    try:
+        text, encoding = raw.decode("utf-8"), "text"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+    return {
+        "reason": f"{rejected.reason.value}: {rejected.detail}",
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "received_at": received_at.isoformat(),
+        "payload": text,
+        "payload_encoding": encoding,
+    }
+
+
+def tagged_record(
+    article: Article, at: datetime, mentions: dict[str, int], rules: list[str]
+) -> dict[str, Any]:
+    """The `news.tagged` value (DESIGN.md)."""
+    return {
+        "id": article.id,
+        "source": article.source,
+        "lang": article.lang,
+        "event_time": at.isoformat(),
+        "mentions": mentions,
+        "rules": rules,
+    }

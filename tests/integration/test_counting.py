@@ -1,0 +1,88 @@
+"""Redis counting on the real server: windows equal a brute-force recount; redelivery counts once."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter as Multiset
+from collections import defaultdict
+
+import pytest
+import redis.asyncio as aioredis
+
+from streams.counting import Counter, Tally
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+WINDOWS = (1, 5, 60, 1440)
+
+
+def brute_force(history: list[Tally], clock: int, window: int) -> tuple[dict[str, int], dict[str, int]]:
+    counts: Multiset[str] = Multiset()
+    sources: dict[str, set[str]] = defaultdict(set)
+    for tally in history:
+        if clock - window < tally.minute <= clock:
+            for entity, n in tally.mentions.items():
+                counts[entity] += n
+                sources[entity].add(tally.source)
+    return dict(counts), {entity: len(names) for entity, names in sources.items()}
+
+
+def random_batch(rng: random.Random, start: int, base_minute: int, size: int) -> list[Tally]:
+    batch = []
+    for i in range(size):
+        # Mostly moving forward, sometimes late by up to 2 hours, sometimes jumping ahead.
+        minute = base_minute + rng.choice([0, 0, 1, 2, -3, -70, 30, 200])
+        mentions = {
+            e: rng.randint(1, 3) for e in rng.sample(["isis", "mosul", "raqqa", "iraq"], rng.randint(0, 3))
+        }
+        batch.append(Tally(f"a{start + i}", minute, f"src{rng.randint(1, 4)}", mentions))
+    return batch
+
+
+async def test_windows_match_brute_force_and_redelivery_is_counted_once(stack_settings: Settings) -> None:
+    client = aioredis.from_url(stack_settings.redis_url)
+    counter = Counter(client, prefix=f"t{uuid.uuid4().hex[:8]}:", windows=WINDOWS)
+    rng = random.Random(7)
+    history: list[Tally] = []
+    base = 28_000_000  # a minute in 2023
+    try:
+        for step in range(60):
+            base += rng.choice([0, 1, 1, 2, 5, 90])
+            batch = random_batch(rng, len(history), base, rng.randint(1, 40))
+            result = await counter.record(batch)
+            assert result.fresh == [True] * len(batch)
+            history += batch
+            if step % 10 == 9:  # the same batch again: a redelivery after a crash before commit
+                again = await counter.record(batch)
+                assert again.fresh == [False] * len(batch)
+            clock = max(t.minute for t in history)
+            assert result.clock_minute == clock
+            for window in WINDOWS:
+                expected_counts, expected_sources = brute_force(history, clock, window)
+                assert await counter.window(window) == expected_counts, (step, window)
+                assert await counter.distinct_sources(window) == expected_sources, (step, window)
+    finally:
+        keys = [key async for key in client.scan_iter(match=counter.prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_one_round_trip_per_batch(stack_settings: Settings) -> None:
+    client = aioredis.from_url(stack_settings.redis_url)
+    counter = Counter(client, prefix=f"t{uuid.uuid4().hex[:8]}:")
+    batch = [Tally(f"b{i}", 29_000_000, "s", {"isis": 1, "mosul": 2}) for i in range(500)]
+    before = await client.info("commandstats")
+    await counter.record(batch)
+    after = await client.info("commandstats")
+    calls = {
+        k: after[k]["calls"] - before.get(k, {"calls": 0})["calls"]
+        for k in after
+        if k.startswith("cmdstat_eval")
+    }
+    assert sum(calls.values()) == 1  # EVALSHA (or EVAL on first use): the whole batch in one call
+    assert await counter.window(5) == {"isis": 500, "mosul": 1000}
+    keys = [key async for key in client.scan_iter(match=counter.prefix + "*")]
+    await client.delete(*keys)
+    await client.aclose()

@@ -1,0 +1,10 @@
+"""The counting script's wire format, without Redis."""
+
+from __future__ import annotations
+
+from streams.counting import Tally, record_args
+
+
+def test_record_args_wire_format() -> None:
+    args = record_args("p:", 10, 20, (1, 5), [Tally("x", 7, "", {"isis": 2})])
+    assert args == ["p:", 10, 20, "1,5", 1, "x", 7, "-", 1, "isis", 2]
