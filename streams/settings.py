@@ -17,6 +17,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSMON_", env_file=".env", extra="ignore")
 
+    # Faust app id: the consumer group and the prefix of Faust's internal topics
+    app_id: str = "newsmon"
+
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_security_protocol: str = "PLAINTEXT"
@@ -32,6 +35,8 @@ class Settings(BaseSettings):
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "nm:"
+    seen_ttl_seconds: int = Field(default=7 * 86400, ge=60)  # how long a redelivered article is recognised
 
     # Tagging
     watchlist: Path = Path("ops/watchlist.yaml")

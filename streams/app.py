@@ -1,0 +1,119 @@
+"""The Faust app "newsmon": `faust -A streams.app worker` runs the tag, alert and delivery agents."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any, cast
+
+import faust
+import redis.asyncio as aioredis
+from aiohttp.web import Response
+from faust.streams import Stream
+from faust.web import Request, View
+from faust.web import Response as WebResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from streams.counting import Counter
+from streams.delivery import DeliveryStep
+from streams.engine import EngineHolder
+from streams.metrics import WorkerMetrics
+from streams.settings import Settings, get_settings
+from streams.spiking import SpikeStep
+from streams.tagging import TagStep
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 500
+BATCH_WITHIN = 0.2  # seconds: latency bound for a partly filled batch
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+    """Build the app and wire its agents; `registry` lets tests keep metrics apart."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        web_port=settings.worker_web_port,
+        web_bind="127.0.0.1",
+        topic_partitions=settings.topic_partitions,
+        producer_acks=-1,
+        broker_commit_every=BATCH_SIZE,
+        consumer_auto_offset_reset="earliest",
+        topic_disable_leader=True,
+    )
+    metrics = WorkerMetrics(registry or CollectorRegistry())
+    holder = EngineHolder(settings.watchlist, metrics)
+    store = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    counter = Counter(
+        store,
+        prefix=settings.redis_prefix,
+        windows=holder.current.windows,
+        seen_ttl=settings.seen_ttl_seconds,
+    )
+    topics = {
+        "tagged": settings.topic_tagged,
+        "alerts": settings.topic_alerts,
+        "deadletter": settings.topic_deadletter,
+    }
+    outgoing = {
+        name: app.topic(topic, value_serializer="raw", key_serializer="raw") for name, topic in topics.items()
+    }
+
+    async def send(kind: str, key: bytes | None, value: bytes) -> Any:
+        # The first await hands the message to the producer; the second waits for the broker's ack.
+        return await (await outgoing[kind].send(key=key, value=value))
+
+    step = TagStep(
+        engine=lambda: holder.current, counter=counter, send=send, metrics=metrics,
+        max_bytes=settings.max_article_bytes, spikes=SpikeStep(store, settings.redis_prefix),
+    )  # fmt: skip
+    articles = app.topic(settings.topic_articles, key_type=bytes, value_type=bytes, value_serializer="raw")
+
+    @app.agent(articles, name="newsmon.tag")
+    async def tag(stream: faust.StreamT[bytes]) -> None:
+        async for events in cast(Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            await step.run([event.message for event in events])
+
+    delivery = DeliveryStep(
+        engine=lambda: holder.current, client=store, prefix=settings.redis_prefix, metrics=metrics,
+        send_dead=lambda key, value: send("deadletter", key, value), retrying=step.retrying,
+        deadletter_source=settings.topic_alerts,
+    )  # fmt: skip
+    alerts = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes, value_serializer="raw")
+
+    @app.agent(alerts, name="newsmon.deliver")
+    async def deliver(stream: faust.StreamT[bytes]) -> None:
+        # One alert at a time per worker: a failing receiver delays later alerts instead of reordering them.
+        async for event in stream.events():
+            message = event.message
+            await delivery.run(message.key, message.value, message.partition, message.offset)
+
+    @app.page("/metrics")
+    async def metrics_page(view: View, request: Request) -> WebResponse:
+        body = generate_latest(metrics.registry)
+        return cast(WebResponse, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
+
+    @app.timer(interval=2.0)
+    async def watch_watchlist() -> None:
+        holder.reload_if_changed()
+
+    @app.timer(interval=5.0)
+    async def report_lag() -> None:
+        for tp in app.consumer.assignment():
+            position = await app.consumer.position(tp)
+            if position is not None:
+                metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, app.consumer.highwater(tp) - position)
+                )
+
+    @app.task
+    async def on_start() -> None:
+        app.loop.add_signal_handler(signal.SIGHUP, holder.reload)
+        log.info(
+            "newsmon worker: %d entities, windows %s min", len(holder.current.entity_ids), counter.windows
+        )
+
+    return app
+
+
+app = create_app(get_settings())
