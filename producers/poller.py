@@ -1,0 +1,190 @@
+"""The ``rss`` producer's I/O: conditional fetches with aiohttp, dedupe, and the polling loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import aiohttp
+
+from producers.dedupe import SeenStore
+from producers.feeds import FeedError, FeedState, parse_feed, schedule_next
+from producers.intake import Intake
+
+log = logging.getLogger(__name__)
+
+MAX_FEED_BYTES = 16 * 1024 * 1024
+USER_AGENT = "newsmon-feed-poller/0.1"
+
+
+@dataclass(frozen=True)
+class PollOptions:
+    """How often and how patiently feeds are polled."""
+
+    interval_s: float = 300.0
+    jitter: float = 0.1
+    max_backoff_s: float = 3600.0
+    timeout_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A feed response worth parsing (None content means 304 Not Modified)."""
+
+    content: bytes | None
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+def retry_after_seconds(value: str | None) -> float:
+    """A numeric Retry-After header in seconds (HTTP-date forms are ignored: back-off covers them)."""
+    try:
+        return max(0.0, float(value)) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _conditional_headers(state: FeedState) -> dict[str, str]:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/rss+xml, application/atom+xml, */*;q=0.5"}
+    if state.etag:
+        headers["If-None-Match"] = state.etag
+    if state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    return headers
+
+
+class HTTPFeedError(FeedError):
+    """An HTTP error status; carries Retry-After when the server sent one."""
+
+    def __init__(self, status: int, retry_after_s: float) -> None:
+        super().__init__(f"HTTP {status}")
+        self.retry_after_s = retry_after_s
+
+
+async def fetch_feed(session: aiohttp.ClientSession, state: FeedState, timeout_s: float) -> Fetched:
+    """GET with If-None-Match/If-Modified-Since; FeedError for network errors, HTTP ≥ 400 or oversize."""
+    try:
+        async with session.get(
+            state.url, headers=_conditional_headers(state), timeout=aiohttp.ClientTimeout(total=timeout_s)
+        ) as response:
+            if response.status == 304:
+                return Fetched(None, None, state.etag, state.last_modified)
+            if response.status >= 400:
+                raise HTTPFeedError(response.status, retry_after_seconds(response.headers.get("Retry-After")))
+            content = await response.content.read(MAX_FEED_BYTES + 1)
+            if len(content) > MAX_FEED_BYTES:
+                raise FeedError(f"larger than {MAX_FEED_BYTES} bytes")
+            return Fetched(
+                content,
+                response.headers.get("Content-Type"),
+                response.headers.get("ETag"),
+                response.headers.get("Last-Modified"),
+            )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise FeedError(f"{type(exc).__name__}: {exc}") from None
+
+
+class FeedPoller:
+    """Polls feeds on their own schedules; a failing feed backs off and never stops the others."""
+
+    def __init__(
+        self,
+        feeds: list[FeedState],
+        intake: Intake,
+        seen: SeenStore,
+        options: PollOptions,
+        rng: random.Random | None = None,
+        undelivered: deque[str] | None = None,
+    ) -> None:
+        self.feeds = feeds
+        self.intake = intake
+        self.seen = seen
+        self.options = options
+        self.rng = rng or random.Random()
+        # Ids whose Kafka delivery failed (filled from the client's I/O thread through the
+        # publisher's failure hook): their claims are released so the next poll publishes them again.
+        self.undelivered: deque[str] = deque() if undelivered is None else undelivered
+        self.failed_polls = 0
+
+    async def _release_undelivered(self) -> None:
+        while self.undelivered:
+            await self.seen.release(self.undelivered.popleft())
+
+    def _schedule(self, state: FeedState, not_before_s: float = 0.0) -> None:
+        schedule_next(
+            state,
+            state.interval_s or self.options.interval_s,
+            jitter=self.options.jitter,
+            max_backoff_s=self.options.max_backoff_s,
+            random_unit=self.rng.random(),
+            not_before_s=not_before_s,
+        )
+
+    def _failed(self, state: FeedState, error: FeedError) -> None:
+        state.failures += 1
+        self.failed_polls += 1
+        self.intake.metrics.feed_errors.inc()
+        log.error("feed %s: %s (failure %d in a row)", state.url, error, state.failures)
+        self._schedule(state, getattr(error, "retry_after_s", 0.0))
+
+    async def _publish_new(self, state: FeedState, entries: list[dict[str, object]]) -> int:
+        """Publish entries not seen before; the number published."""
+        published = 0
+        for number, fields in enumerate(entries, start=1):
+            article = self.intake.accept_fields(fields, f"{state.url} entry {number}")
+            if article is None:
+                continue
+            if not await self.seen.claim(article.id):
+                self.intake.metrics.deduplicated.inc()
+                continue
+            if self.intake.send(article, f"{state.url} entry {number}", wait_when_full=False):
+                published += 1
+            else:
+                await self.seen.release(article.id)
+        return published
+
+    async def poll_one(self, session: aiohttp.ClientSession, state: FeedState) -> None:
+        """Fetch, parse and publish one feed, then schedule its next poll; never raises FeedError."""
+        await self._release_undelivered()
+        try:
+            fetched = await fetch_feed(session, state, self.options.timeout_s)
+            if fetched.content is None:
+                log.debug("feed %s: not modified", state.url)
+                state.failures = 0
+                self._schedule(state)
+                return
+            entries = parse_feed(fetched.content, state, fetched.content_type)
+        except FeedError as error:
+            self._failed(state, error)
+            return
+        published = await self._publish_new(state, entries)
+        state.etag, state.last_modified, state.failures = fetched.etag, fetched.last_modified, 0
+        log.info("feed %s: %d entries, %d new", state.url, len(entries), published)
+        self._schedule(state)
+
+    async def poll_all_once(self, session: aiohttp.ClientSession) -> None:
+        """Every feed once, concurrently."""
+        await asyncio.gather(*(self.poll_one(session, state) for state in self.feeds))
+
+    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        """Poll due feeds until ``stop`` is set; the first round starts at once, spread by jitter."""
+        for state in self.feeds:
+            state.next_due = time.monotonic() + self.rng.random() * self.options.jitter * (
+                state.interval_s or self.options.interval_s
+            )
+        while not stop.is_set():
+            now = time.monotonic()
+            due = [state for state in self.feeds if state.next_due <= now]
+            if due:
+                await asyncio.gather(*(self.poll_one(session, state) for state in due))
+                self.intake.sink.flush()
+                continue
+            wait_s = min(state.next_due for state in self.feeds) - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.05, wait_s))
