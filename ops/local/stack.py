@@ -40,7 +40,7 @@ INFRA = ("kafka", "redis", "prometheus")
 
 @dataclass(frozen=True)
 class Profile:
-    """Ports of one stack; `test` never collides with a running `run` stack."""
+    """Ports of one stack; the profiles never collide with each other."""
 
     name: str
     kafka: int
@@ -57,6 +57,8 @@ class Profile:
 PROFILES = {
     "run": Profile("run", 9092, 9093, 6379, 9090, 6066, 9108, 9109, 8088, "5s"),
     "test": Profile("test", 19092, 19093, 16379, 19090, 16066, 19108, 19109, 18088, "1s"),
+    # For developing fault-injection tests beside a running `test` stack.
+    "chaos": Profile("chaos", 29092, 29093, 26379, 29090, 26066, 29108, 29109, 28088, "1s"),
 }
 
 
