@@ -47,8 +47,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     counter = Counter(
         store,
         prefix=settings.redis_prefix,
-        windows=holder.current.windows,
         seen_ttl=settings.seen_ttl_seconds,
+        idle_seconds=settings.partition_idle_seconds,
+        partitions=settings.topic_partitions,
     )
     topics = {
         "tagged": settings.topic_tagged,
@@ -92,6 +93,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def metrics_page(view: View, request: Request) -> WebResponse:
         body = generate_latest(metrics.registry)
         return cast(WebResponse, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
+
+    @app.timer(interval=1.0)
+    async def advance_clock() -> None:
+        await step.tick()
 
     @app.timer(interval=2.0)
     async def watch_watchlist() -> None:

@@ -7,16 +7,24 @@ Layout (prefix ``p``, minutes are UTC minutes since the epoch, event time):
   ``p w:<W>``                 hash entity -> mentions in the sliding window of W minutes
   ``p wsrc:<W>``              hash "entity\\tsource" -> mentions in window W
   ``p wd:<W>``                hash entity -> distinct sources in window W
-  ``p clock``                 the stream clock: newest event minute counted
+  ``p parts`` / ``p active``   newest event minute and last wall-clock activity per Kafka partition
+  ``p clock``                 the stream clock (a watermark, below)
 
-The window hashes are maintained incrementally: when the stream clock advances, the minutes that
-leave a window are subtracted from it, so reading any window is a single HGETALL/HMGET however long
-it is. Late articles (older than a window's start) land in their minute bucket only. All keys of one
-call are derived inside the script, so this needs a single Redis (or a replica set), not a cluster.
+The stream clock is the newest event minute that every active partition has reached (partitions
+silent for ``idle_seconds`` don't hold it back; when all are idle it is the newest minute seen).
+Partitions are consumed in uneven chunks, so "the newest event time seen" on one partition can run
+hours ahead of another during a replay; the watermark keeps a replay an exact backtest.
+
+The window hashes hold exactly the minute buckets in (clock - W, clock]: an article is added to a
+window at once when its minute is inside it, waits in its bucket when it is ahead of the clock, and
+whole buckets enter and leave as the clock advances. So reading any window is a single HGETALL or
+HMGET however long it is. All keys of one call are derived inside the script, so this needs a single
+Redis (or a replica set), not a cluster.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,8 +41,13 @@ local seen_ttl = tonumber(ARGV[2])
 local bucket_ttl = tonumber(ARGV[3])
 local windows = {}
 for w in string.gmatch(ARGV[4], '%d+') do windows[#windows + 1] = tonumber(w) end
-local n = tonumber(ARGV[5])
+local now = tonumber(ARGV[5])
+local idle = tonumber(ARGV[6])
+local partitions = tonumber(ARGV[7])
+local n = tonumber(ARGV[8])
 local clock = tonumber(redis.call('GET', p .. 'clock') or '-1')
+local before = clock
+local touched = {}
 
 -- HINCRBY that removes the field when it reaches zero, so window hashes stay small.
 local function add(key, field, by)
@@ -43,51 +56,64 @@ local function add(key, field, by)
   return value
 end
 
-local function leave(w, minute)
+-- Add (sign 1) or subtract (sign -1) a whole minute bucket to/from window w.
+local function shift(w, minute, sign)
   local counts = redis.call('HGETALL', p .. 'm:' .. minute)
-  for i = 1, #counts, 2 do add(p .. 'w:' .. w, counts[i], -tonumber(counts[i + 1])) end
+  for i = 1, #counts, 2 do
+    add(p .. 'w:' .. w, counts[i], sign * tonumber(counts[i + 1]))
+    touched[counts[i]] = true
+  end
   local sources = redis.call('HGETALL', p .. 'ms:' .. minute)
   for i = 1, #sources, 2 do
-    if add(p .. 'wsrc:' .. w, sources[i], -tonumber(sources[i + 1])) == 0 then
-      add(p .. 'wd:' .. w, string.match(sources[i], '^[^\\t]*'), -1)
-    end
+    local count = tonumber(sources[i + 1])
+    local value = add(p .. 'wsrc:' .. w, sources[i], sign * count)
+    local entity = string.match(sources[i], '^[^\t]*')
+    if sign > 0 and value == count then add(p .. 'wd:' .. w, entity, 1) end
+    if sign < 0 and value == 0 then add(p .. 'wd:' .. w, entity, -1) end
   end
 end
 
+-- Move the clock forward: minutes leave each window at its old end and enter at its new end.
 local function advance(to)
-  if clock >= 0 then
-    if to <= clock then return end
-    for _, w in ipairs(windows) do
-      if to - clock >= w then
-        redis.call('DEL', p .. 'w:' .. w, p .. 'wsrc:' .. w, p .. 'wd:' .. w)
-      else
-        for minute = clock - w + 1, to - w do leave(w, minute) end
-      end
+  if to <= clock then return end
+  for _, w in ipairs(windows) do
+    if clock < 0 or to - clock >= w then
+      redis.call('DEL', p .. 'w:' .. w, p .. 'wsrc:' .. w, p .. 'wd:' .. w)
+      for minute = to - w + 1, to do shift(w, minute, 1) end
+    else
+      for minute = clock - w + 1, to - w do shift(w, minute, -1) end
+      for minute = clock + 1, to do shift(w, minute, 1) end
     end
   end
   clock = to
   redis.call('SET', p .. 'clock', to)
 end
 
+local newest, seen_part = {}, {}
 local fresh = {}
-local i = 6
+local i = 9
 for a = 1, n do
-  local id, minute, source, k = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
-  i = i + 4
+  local id, minute, source = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local part, k = ARGV[i + 3], tonumber(ARGV[i + 4])
+  i = i + 5
+  if newest[part] == nil or minute > newest[part] then newest[part] = minute end
   if redis.call('SET', p .. 'seen:' .. id, '1', 'NX', 'EX', seen_ttl) then
     fresh[a] = 1
-    advance(minute)
     for j = 1, k do
       local entity, count = ARGV[i], tonumber(ARGV[i + 1])
-      local pair = entity .. '\\t' .. source
+      local pair = entity .. '\t' .. source
       i = i + 2
       redis.call('HINCRBY', p .. 'm:' .. minute, entity, count)
       redis.call('HINCRBY', p .. 'ms:' .. minute, pair, count)
-      for _, w in ipairs(windows) do
-        if minute > clock - w then
-          redis.call('HINCRBY', p .. 'w:' .. w, entity, count)
-          if redis.call('HINCRBY', p .. 'wsrc:' .. w, pair, count) == count then
-            redis.call('HINCRBY', p .. 'wd:' .. w, entity, 1)
+      -- Minutes after the clock wait in their bucket until the clock reaches them.
+      if minute <= clock then
+        for _, w in ipairs(windows) do
+          if minute > clock - w then
+            redis.call('HINCRBY', p .. 'w:' .. w, entity, count)
+            if redis.call('HINCRBY', p .. 'wsrc:' .. w, pair, count) == count then
+              redis.call('HINCRBY', p .. 'wd:' .. w, entity, 1)
+            end
+            touched[entity] = true
           end
         end
       end
@@ -101,7 +127,35 @@ for a = 1, n do
     i = i + 2 * k
   end
 end
-return {clock, fresh}
+
+-- Partitions not heard from yet hold the clock back (from the first call on) until they go idle.
+for part = 0, partitions - 1 do
+  if redis.call('HSETNX', p .. 'active', part, now) == 1 then redis.call('HSETNX', p .. 'parts', part, -1) end
+end
+for part, minute in pairs(newest) do
+  local known = tonumber(redis.call('HGET', p .. 'parts', part) or '-1')
+  if minute > known then redis.call('HSET', p .. 'parts', part, minute) end
+  redis.call('HSET', p .. 'active', part, now)
+end
+
+-- The watermark: the newest minute every active partition has reached; idle partitions don't hold
+-- it back, and when all are idle it is the newest minute seen anywhere.
+local parts = redis.call('HGETALL', p .. 'parts')
+local active = redis.call('HGETALL', p .. 'active')
+local last_active = {}
+for j = 1, #active, 2 do last_active[active[j]] = tonumber(active[j + 1]) end
+local mark, newest_all = nil, -1
+for j = 1, #parts, 2 do
+  local minute = tonumber(parts[j + 1])
+  if minute > newest_all then newest_all = minute end
+  if now - (last_active[parts[j]] or 0) <= idle and (mark == nil or minute < mark) then mark = minute end
+end
+mark = mark or newest_all
+if mark >= 0 then advance(mark) end
+
+local changed = {}
+for entity, _ in pairs(touched) do changed[#changed + 1] = entity end
+return {before, clock, fresh, changed}
 """
 
 
@@ -113,14 +167,18 @@ class Tally:
     minute: int
     source: str
     mentions: Mapping[str, int]
+    partition: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """Outcome of one batch: the stream clock after it and which articles were new (not redelivered)."""
+    """Outcome of one call: the stream clock after it, which articles were new (not redelivered), and
+    the entities whose window counts changed (the ones a spike detector must look at again)."""
 
     clock_minute: int
     fresh: list[bool]
+    changed: frozenset[str] = frozenset()
+    previous_clock_minute: int = -1
 
 
 def minute_of(moment: datetime) -> int:
@@ -129,12 +187,23 @@ def minute_of(moment: datetime) -> int:
 
 
 def record_args(
-    prefix: str, seen_ttl: int, bucket_ttl: int, windows: Iterable[int], batch: Sequence[Tally]
+    prefix: str,
+    seen_ttl: int,
+    bucket_ttl: int,
+    windows: Iterable[int],
+    clock: tuple[float, float, int],
+    batch: Sequence[Tally],
 ) -> list[Any]:
-    """Flatten a batch into the script's ARGV (pure, so the wire format is tested without Redis)."""
-    args: list[Any] = [prefix, seen_ttl, bucket_ttl, ",".join(str(w) for w in windows), len(batch)]
+    """Flatten a call into the script's ARGV (pure, so the wire format is tested without Redis).
+
+    `clock` is (wall-clock now, idle seconds, partitions of the topic): partitions silent for longer
+    than idle stop holding the clock back.
+    """
+    now, idle, partitions = clock
+    window_list = ",".join(str(w) for w in windows)
+    args: list[Any] = [prefix, seen_ttl, bucket_ttl, window_list, now, idle, partitions, len(batch)]
     for tally in batch:
-        args += [tally.article_id, tally.minute, tally.source or "-", len(tally.mentions)]
+        args += [tally.article_id, tally.minute, tally.source or "-", tally.partition, len(tally.mentions)]
         for entity, count in tally.mentions.items():
             args += [entity, count]
     return args
@@ -151,6 +220,8 @@ class Counter:
         windows: Iterable[int] = DEFAULT_WINDOWS,
         seen_ttl: int = 7 * DAY,
         bucket_ttl: int = 2 * DAY,
+        idle_seconds: float = 10.0,
+        partitions: int = 1,
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -161,14 +232,32 @@ class Counter:
             )
         self.seen_ttl = seen_ttl
         self.bucket_ttl = bucket_ttl
+        self.idle_seconds = idle_seconds
+        self.partitions = partitions
         self._script = client.register_script(_RECORD_LUA)
 
-    async def record(self, batch: Sequence[Tally]) -> Recorded:
-        if not batch:
-            return Recorded(clock_minute=await self.clock_minute(), fresh=[])
-        args = record_args(self.prefix, self.seen_ttl, self.bucket_ttl, self.windows, batch)
-        clock, fresh = await self._script(args=args)
-        return Recorded(clock_minute=int(clock), fresh=[bool(flag) for flag in fresh])
+    async def record(self, batch: Sequence[Tally], now: float | None = None) -> Recorded:
+        """Count a batch (an empty one just lets the clock pass partitions that went idle)."""
+        wall = time.time() if now is None else now
+        args = record_args(
+            self.prefix,
+            self.seen_ttl,
+            self.bucket_ttl,
+            self.windows,
+            (wall, self.idle_seconds, self.partitions),
+            batch,
+        )
+        before, clock, fresh, changed = await self._script(args=args)
+        return Recorded(
+            clock_minute=int(clock),
+            previous_clock_minute=int(before),
+            fresh=[bool(flag) for flag in fresh],
+            changed=frozenset(e.decode() if isinstance(e, bytes) else e for e in changed),
+        )
+
+    async def tick(self, now: float | None = None) -> Recorded:
+        """Advance the clock past idle partitions when no articles arrive."""
+        return await self.record([], now)
 
     async def clock_minute(self) -> int:
         value = await self.client.get(self.prefix + "clock")

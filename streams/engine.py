@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.counting import DEFAULT_WINDOWS
 from streams.matcher import Matcher
 from streams.metrics import WorkerMetrics
 from streams.rules import RuleSet, load_rules
@@ -32,18 +31,6 @@ class Engine:
     @property
     def entity_ids(self) -> list[str]:
         return [entity.id for entity in self.watchlist.entities]
-
-    @property
-    def windows(self) -> tuple[int, ...]:
-        """Sliding windows (minutes) Redis must maintain: the standard ones plus what spikes read."""
-        extra = {minutes for spike in self.spikes for minutes in spike_windows(spike)}
-        return tuple(sorted(set(DEFAULT_WINDOWS) | extra))
-
-
-def spike_windows(detector: SpikeDetector) -> tuple[int, int]:
-    """The sliding windows (minutes) a detector reads: its window, and window plus baseline."""
-    window = detector.window // 60
-    return window, window * (detector.baseline_windows + 1)
 
 
 def build_engine(path: Path, env: Mapping[str, str] | None = None) -> Engine:
@@ -77,12 +64,6 @@ class EngineHolder:
         except (OSError, ValueError) as err:
             self.metrics.reloads.labels("error").inc()
             log.error("watchlist reload rejected, keeping the previous one: %s", err)
-            return False
-        if engine.windows != self.current.windows:
-            # Redis windows are maintained from the moment they exist; a new one would start wrong.
-            self.metrics.reloads.labels("error").inc()
-            log.error("watchlist reload rejected: spike windows changed %s -> %s; restart the worker",
-                      self.current.windows, engine.windows)  # fmt: skip
             return False
         self.current = engine
         self.metrics.reloads.labels("ok").inc()

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "nm:"
     seen_ttl_seconds: int = Field(default=7 * 86400, ge=60)  # how long a redelivered article is recognised
+    # A partition silent this long stops holding back the stream clock (see streams.counting).
+    partition_idle_seconds: float = Field(default=10.0, gt=0)
 
     # Tagging
     watchlist: Path = Path("ops/watchlist.yaml")

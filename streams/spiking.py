@@ -6,16 +6,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from streams.alerts import Alert, Evidence
 from streams.article import Article
-from streams.engine import Engine, spike_windows
+from streams.counting import Recorded
+from streams.engine import Engine
 from streams.matcher import Matcher
-from streams.spikes import Measurement, SpikeDetector, SpikeState
+from streams.spikes import Decision, SpikeDetector, SpikeState
 
 MAX_EVIDENCE = 5
-Tagged = tuple[Article, Mapping[str, int]]  # an article and its mentions
+EVIDENCE_KEPT = 200  # recent articles remembered per entity (by arrival, so keep enough for a replay)
+MAX_STEPS = 1440  # minutes of clock movement evaluated in one call; older ones are skipped
+Tagged = tuple[Article, int, Mapping[str, int]]  # an article, its event minute and its mentions
 
 # Write a detector's state only if nobody else changed it since we read it (two workers, one entity).
 _CAS_LUA = """
@@ -44,27 +48,38 @@ def candidates(engine: Engine, mentioned: Iterable[str], firing: Iterable[str]) 
     return [Candidate(by_id[spike_id], entity) for spike_id, entity in sorted(pairs)]
 
 
-def measurement(
-    detector: SpikeDetector, now: int, window: int, window_and_baseline: int, sources: int
-) -> Measurement:
-    """A Measurement from the sliding-window counts Redis keeps (see streams.counting)."""
-    return Measurement(
-        now=now,
-        window_start=(now // 60 * 60) - detector.window + 60,
-        count=window,
-        baseline_count=max(0, window_and_baseline - window),
-        sources=sources,
-    )
+def evaluation_minutes(previous: int, current: int) -> list[int]:
+    """Every minute the clock passed in one call (a replay moves it hours at a time), or just the
+    current minute when it did not move (late articles may still have changed its windows)."""
+    if previous < 0 or current <= previous:
+        return [current]
+    return list(range(max(previous + 1, current - MAX_STEPS + 1), current + 1))
 
 
-def evidence_for(entity: str, articles: Sequence[Tagged], matcher: Matcher) -> list[Evidence]:
-    """Up to MAX_EVIDENCE articles of the batch that mention the entity, with the names matched."""
-    chosen = [article for article, mentions in articles if entity in mentions][:MAX_EVIDENCE]
-    return [Evidence.from_article(a, _names(matcher, a, entity)) for a in chosen]
+def sources_at(per_minute_sources: Mapping[int, set[str]], minute: int, window_minutes: int) -> int:
+    """Distinct sources over the window of minutes ending at `minute`."""
+    seen: set[str] = set()
+    for m in range(minute - window_minutes + 1, minute + 1):
+        seen |= per_minute_sources.get(m, set())
+    return len(seen)
 
 
-def _names(matcher: Matcher, article: Article, entity: str) -> list[str]:
-    return sorted({m.name for m in matcher.find(article.title, article.body) if m.entity == entity})
+def evidence_entry(article: Article, minute: int, names: Sequence[str]) -> bytes:
+    """What the evidence list keeps of an article: enough for an alert, nothing more."""
+    evidence = Evidence.from_article(article, list(names))
+    return orjson.dumps({"minute": minute, **evidence.model_dump(mode="json")})
+
+
+def pick_evidence(raw: Sequence[bytes | str], since_minute: int, until_minute: int) -> list[Evidence]:
+    """The newest MAX_EVIDENCE entries inside the firing window, newest first."""
+    picked: list[Evidence] = []
+    for item in raw:
+        entry = orjson.loads(item)
+        if since_minute <= entry.pop("minute") <= until_minute:
+            picked.append(Evidence.model_validate(entry))
+        if len(picked) == MAX_EVIDENCE:
+            break
+    return picked
 
 
 class SpikeStep:
@@ -78,75 +93,132 @@ class SpikeStep:
     def _state_key(self, candidate: Candidate) -> str:
         return f"{self.prefix}spike:{candidate.detector.id}:{candidate.entity}"
 
-    async def evaluate(
-        self,
-        engine: Engine,
-        clock_minute: int,
-        articles: Sequence[Tagged],
-    ) -> list[Alert]:
-        if not engine.spikes or clock_minute < 0:
-            return []
+    async def remember(self, engine: Engine, articles: Sequence[Tagged]) -> list[str]:
+        """Keep recent articles of spike-watched entities as evidence; returns the firing pairs."""
         firing_key = f"{self.prefix}spike:firing"
-        firing = [m.decode() if isinstance(m, bytes) else m for m in await self.client.smembers(firing_key)]
-        mentioned = {entity for _, mentions in articles for entity in mentions}
-        todo = candidates(engine, mentioned, firing)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for article, minute, mentions in articles:
+                watched = [e for e in mentions if any(d.applies_to(e) for d in engine.spikes)]
+                if not watched:
+                    continue
+                names = _names_by_entity(engine.matcher, article)
+                for entity in watched:
+                    key = f"{self.prefix}ev:{entity}"
+                    pipe.lpush(key, evidence_entry(article, minute, names.get(entity, [])))
+                    pipe.ltrim(key, 0, EVIDENCE_KEPT - 1)
+            pipe.smembers(firing_key)
+            replies = await pipe.execute()
+        return [m.decode() if isinstance(m, bytes) else m for m in replies[-1]]
+
+    async def evaluate(self, engine: Engine, recorded: Recorded, articles: Sequence[Tagged]) -> list[Alert]:
+        """Spike alerts for every minute the clock passed; `articles` are this batch's fresh ones."""
+        if not engine.spikes or recorded.clock_minute < 0:
+            return []
+        firing = await self.remember(engine, articles)
+        todo = candidates(engine, recorded.changed, firing)
         if not todo:
             return []
-        readings = await self._read(todo)
-        now = clock_minute * 60
+        minutes = evaluation_minutes(recorded.previous_clock_minute, recorded.clock_minute)
+        history = await self._history(todo, minutes)
         alerts: list[Alert] = []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for candidate, (counts, raw_state) in zip(todo, readings, strict=True):
-                alert = await self._decide(pipe, engine, candidate, now, counts, raw_state, articles)
-                if alert is not None:
-                    alerts.append(alert)
-            await pipe.execute()
+        for candidate in todo:
+            alerts += await self._step_through(candidate, minutes, history)
         return alerts
 
-    async def _read(self, todo: list[Candidate]) -> list[tuple[tuple[int, int, int], dict[Any, Any]]]:
+    async def _history(self, todo: list[Candidate], minutes: list[int]) -> History:
+        """Per-minute counts and sources of the candidate entities, and their detector states: one round trip."""
+        entities = sorted({c.entity for c in todo})
+        span = max(c.detector.window * (c.detector.baseline_windows + 1) for c in todo) // 60
+        widest = max(c.detector.window for c in todo) // 60
+        first, last = minutes[0] - span + 1, minutes[-1]
+        source_from = minutes[0] - widest + 1
         async with self.client.pipeline(transaction=False) as pipe:
+            for minute in range(first, last + 1):
+                pipe.hmget(f"{self.prefix}m:{minute}", entities)
+            for minute in range(source_from, last + 1):
+                pipe.hgetall(f"{self.prefix}ms:{minute}")
             for candidate in todo:
-                window, wide = spike_windows(candidate.detector)
-                pipe.hget(f"{self.prefix}w:{window}", candidate.entity)
-                pipe.hget(f"{self.prefix}w:{wide}", candidate.entity)
-                pipe.hget(f"{self.prefix}wd:{window}", candidate.entity)
                 pipe.hgetall(self._state_key(candidate))
-            raw = await pipe.execute()
-        out = []
-        for i in range(len(todo)):
-            count, wide, sources, state = raw[4 * i : 4 * i + 4]
-            out.append(((int(count or 0), int(wide or 0), int(sources or 0)), state))
-        return out
+            replies = await pipe.execute()
+        counts_end = last - first + 1
+        sources_end = counts_end + last - source_from + 1
+        return History.parse(entities, first, replies[:counts_end], source_from, replies[counts_end:sources_end],
+                             todo, replies[sources_end:])  # fmt: skip
 
-    async def _decide(
-        self,
-        pipe: Any,
-        engine: Engine,
-        candidate: Candidate,
-        now: int,
-        counts: tuple[int, int, int],
-        raw_state: dict[Any, Any],
-        articles: Sequence[Tagged],
-    ) -> Alert | None:
+    async def _step_through(self, candidate: Candidate, minutes: list[int], history: History) -> list[Alert]:
         detector, entity = candidate.detector, candidate.entity
+        raw_state = history.states[candidate]
         version = _text(raw_state.get(b"version", raw_state.get("version", b"")))
-        state = SpikeState.from_dict({k: v for k, v in raw_state.items() if _text(k) != "version"})
-        decision = detector.step(state, measurement(detector, now, *counts))
-        if decision.state == state:
-            return None
-        claimed = await self._cas(
-            keys=[self._state_key(candidate)], args=[version, *_flat(decision.state, version)]
-        )
-        if not claimed or decision.action is None:
-            return None  # another worker moved this detector on first; it publishes the alert
+        start = SpikeState.from_dict({k: v for k, v in raw_state.items() if _text(k) != "version"})
+        state, decisions = start, []
+        for minute in minutes:
+            sources = sources_at(history.sources.get(entity, {}), minute, detector.window // 60)
+            decision = detector.step(
+                state, detector.measure(history.counts.get(entity, {}), sources, minute * 60)
+            )
+            state = decision.state
+            if decision.action is not None:
+                decisions.append(decision)
+        if state == start:
+            return []
+        claimed = await self._cas(keys=[self._state_key(candidate)], args=[version, *_flat(state, version)])
+        if not claimed:
+            return []  # another worker moved this detector on first; it publishes the alerts
         member = f"{detector.id}\t{entity}"
-        firing_key = f"{self.prefix}spike:firing"
-        if decision.action == "fire":
-            pipe.sadd(firing_key, member)
+        if state.firing:
+            await self.client.sadd(f"{self.prefix}spike:firing", member)
         else:
-            pipe.srem(firing_key, member)
-        evidence = evidence_for(entity, articles, engine.matcher) if decision.action == "fire" else []
+            await self.client.srem(f"{self.prefix}spike:firing", member)
+        return [await self._alert(detector, entity, decision) for decision in decisions]
+
+    async def _alert(self, detector: SpikeDetector, entity: str, decision: Decision) -> Alert:
+        evidence: list[Evidence] = []
+        if decision.action == "fire":
+            recent = await self.client.lrange(f"{self.prefix}ev:{entity}", 0, EVIDENCE_KEPT - 1)
+            window_start = decision.measurement.window_start // 60
+            evidence = pick_evidence(recent, window_start, window_start + detector.window // 60 - 1)
         return detector.alert(entity, decision, evidence)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What one evaluation reads: per-minute counts (keyed by minute start, seconds) and sources."""
+
+    counts: dict[str, dict[int, int]]
+    sources: dict[str, dict[int, set[str]]]
+    states: dict[Candidate, dict[Any, Any]]
+
+    @classmethod
+    def parse(
+        cls,
+        entities: list[str],
+        first: int,
+        count_replies: Sequence[Sequence[Any]],
+        source_from: int,
+        source_replies: Sequence[Mapping[Any, Any]],
+        todo: Sequence[Candidate],
+        state_replies: Sequence[dict[Any, Any]],
+    ) -> History:
+        counts: dict[str, dict[int, int]] = {entity: {} for entity in entities}
+        for offset, values in enumerate(count_replies):
+            for entity, value in zip(entities, values, strict=True):
+                if value is not None:
+                    counts[entity][(first + offset) * 60] = int(value)
+        wanted = set(entities)
+        sources: dict[str, dict[int, set[str]]] = {entity: {} for entity in entities}
+        for offset, pairs in enumerate(source_replies):
+            for pair in pairs:
+                entity, _, source = _text(pair).partition("\t")
+                if entity in wanted:
+                    sources[entity].setdefault(source_from + offset, set()).add(source)
+        return cls(counts, sources, dict(zip(todo, state_replies, strict=True)))
+
+
+def _names_by_entity(matcher: Matcher, article: Article) -> dict[str, list[str]]:
+    names: dict[str, set[str]] = {}
+    for match in matcher.find(article.title, article.body):
+        names.setdefault(match.entity, set()).add(match.name)
+    return {entity: sorted(found) for entity, found in names.items()}
 
 
 def _flat(state: SpikeState, version: str) -> list[str]:

@@ -65,11 +65,11 @@ def tag_batch(engine: Engine, messages: Sequence[Message], max_bytes: int, now: 
             )  # fmt: skip
             batch.dead.append((message.key, record))
             continue
-        tag_article(engine, result, event_time(result, now), message.timestamp, batch)
+        tag_article(engine, result, event_time(result, now), message, batch)
     return batch
 
 
-def tag_article(engine: Engine, article: Article, at: datetime, timestamp: float, batch: Batch) -> None:
+def tag_article(engine: Engine, article: Article, at: datetime, message: Message, batch: Batch) -> None:
     rules = engine.rules
     if rules.needs_positions:
         matches = engine.matcher.find(article.title, article.body)
@@ -84,8 +84,10 @@ def tag_article(engine: Engine, article: Article, at: datetime, timestamp: float
     for rule in hits:
         names = sorted({m.name for m in matches if m.entity in rule.entities})
         batch.alerts.append((len(batch.tallies), rule.alert(article, names, at)))
-    batch.tallies.append(Tally(article.id, minute_of(at), article.source, mentions))
-    batch.tagged.append((article.id, tagged_record(article, at, mentions, [r.id for r in hits]), timestamp))
+    batch.tallies.append(Tally(article.id, minute_of(at), article.source, mentions, message.partition))
+    batch.tagged.append(
+        (article.id, tagged_record(article, at, mentions, [r.id for r in hits]), message.timestamp)
+    )
     batch.articles.append(article)
     batch.event_times.append(at)
 
@@ -116,7 +118,8 @@ class TagStep:
         batch = tag_batch(engine, messages, self.max_bytes, datetime.now(UTC))
         recorded = await self.record(batch.tallies)
         if self.spikes is not None:
-            tagged = [(a, t.mentions) for a, t in zip(batch.articles, batch.tallies, strict=True)]
+            fresh = zip(batch.articles, batch.tallies, recorded.fresh, strict=True)
+            tagged = [(a, t.minute, t.mentions) for a, t, new in fresh if new and t.mentions]
             batch.spike_alerts = await self.retrying(lambda: self.spikes_for(engine, recorded, tagged))
         await self.publish(batch)
         self.observe(batch, recorded, started)
@@ -124,7 +127,24 @@ class TagStep:
 
     async def spikes_for(self, engine: Engine, recorded: Recorded, tagged: list[Tagged]) -> list[Alert]:
         assert self.spikes is not None
-        return await self.spikes.evaluate(engine, recorded.clock_minute, tagged)
+        return await self.spikes.evaluate(engine, recorded, tagged)
+
+    async def tick(self) -> None:
+        """Let the clock pass idle partitions, and raise or resolve the spikes that follow."""
+        engine = self.engine()
+        recorded = await self.retrying(self.counter.tick)
+        self.observe_clock(recorded)
+        if self.spikes is None:
+            return
+        alerts = await self.retrying(lambda: self.spikes_for(engine, recorded, []))
+        await asyncio.gather(
+            *(self.send("alerts", a.id.encode(), a.model_dump_json().encode()) for a in alerts)
+        )
+        self.metrics.alerts.labels("spike").inc(len(alerts))
+
+    def observe_clock(self, recorded: Recorded) -> None:
+        if recorded.clock_minute >= 0:
+            self.metrics.stream_clock.set(recorded.clock_minute * 60)
 
     async def record(self, tallies: list[Tally]) -> Recorded:
         return await self.retrying(lambda: self.counter.record(tallies))
@@ -167,6 +187,5 @@ class TagStep:
         raised = sum(1 for index, _ in batch.alerts if recorded.fresh[index])
         metrics.alerts.labels("rule").inc(raised)
         metrics.alerts.labels("spike").inc(len(batch.spike_alerts))
-        if recorded.clock_minute >= 0:
-            metrics.stream_clock.set(recorded.clock_minute * 60)
+        self.observe_clock(recorded)
         metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -1,9 +1,10 @@
-"""A webhook receiver for e2e tests: verifies every signature and records deliveries by webhook-id."""
+"""A webhook receiver for e2e tests, on its own thread: verifies every signature, counts per webhook-id."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -11,24 +12,26 @@ from aiohttp import web
 from streams.webhooks import verify
 
 
-@dataclass
 class Receiver:
-    """Counts deliveries per webhook-id; `failing` makes it answer 500 (a receiver in trouble)."""
+    """Counts deliveries per webhook-id; `failing` answers 500; `down()`/`up()` close and reopen the port."""
 
-    secret: str
-    port: int = 0
-    failing: bool = False
-    bodies: dict[str, Any] = field(default_factory=dict)
-    deliveries: Counter[str] = field(default_factory=Counter)
-    rejected: int = 0
-    refused: int = 0
-    _runner: web.AppRunner | None = None
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.port = 0
+        self.failing = False
+        self.bodies: dict[str, Any] = {}
+        self.deliveries: Counter[str] = Counter()
+        self.rejected = 0
+        self.refused = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         if self.failing:
             self.refused += 1
@@ -43,17 +46,39 @@ class Receiver:
         self.bodies[webhook_id] = payload
         return web.Response(status=204)
 
-    async def start(self) -> None:
+    async def _up(self) -> None:
         app = web.Application()
-        app.router.add_post("/hook", self.handle)
+        app.router.add_post("/hook", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = self._runner.addresses[0][1]
 
-    async def stop(self) -> None:
+    async def _down(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def _call(self, coro: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    def start(self) -> Receiver:
+        self._thread.start()
+        self._call(self._up())
+        return self
+
+    def up(self) -> None:
+        self._call(self._up())
+
+    def down(self) -> None:
+        self._call(self._down())
+
+    def stop(self) -> None:
+        self._call(self._down())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def by_kind(self, kind: str) -> dict[str, Any]:
+        return {wid: body for wid, body in dict(self.bodies).items() if body["newsmon"]["kind"] == kind}

@@ -86,3 +86,32 @@ async def test_one_round_trip_per_batch(stack_settings: Settings) -> None:
     keys = [key async for key in client.scan_iter(match=counter.prefix + "*")]
     await client.delete(*keys)
     await client.aclose()
+
+
+async def test_clock_is_a_watermark_over_active_partitions(stack_settings: Settings) -> None:
+    client = aioredis.from_url(stack_settings.redis_url)
+    counter = Counter(client, prefix=f"t{uuid.uuid4().hex[:8]}:", windows=(5,), idle_seconds=10, partitions=2)
+    base = 30_000_000
+    try:
+        # Partition 0 has reached base+100; partition 1 is not heard from yet, so the clock waits.
+        ahead = await counter.record([Tally("a", base + 100, "s", {"isis": 1}, partition=0)], now=1000)
+        assert ahead.clock_minute == -1
+        # Partition 1 reaches base+50: the clock is the newest minute both have reached.
+        behind = await counter.record([Tally("b", base + 50, "s", {"mosul": 1}, partition=1)], now=1001)
+        assert behind.clock_minute == base + 50
+        assert await counter.window(5) == {"mosul": 1}  # isis waits in its bucket, ahead of the clock
+        assert behind.changed == {"mosul"}
+        # Partition 1 catches up to base+98: the window (base+93, base+98] holds neither article.
+        caught = await counter.record([Tally("c", base + 98, "s", {"raqqa": 2}, partition=1)], now=1002)
+        assert caught.clock_minute == base + 98
+        assert await counter.window(5) == {"raqqa": 2}
+        # Partition 1 goes quiet: after the idle timeout the clock moves to the newest minute seen.
+        assert (await counter.tick(now=1005)).clock_minute == base + 98
+        moved = await counter.tick(now=1013)
+        assert moved.clock_minute == base + 100
+        assert moved.changed == {"isis"}
+        assert await counter.window(5) == {"isis": 1, "raqqa": 2}
+    finally:
+        keys = [key async for key in client.scan_iter(match=counter.prefix + "*")]
+        await client.delete(*keys)
+        await client.aclose()
