@@ -63,7 +63,9 @@ class ReceiverSpec(BaseModel):
     format: Format = "alertmanager"
     secret_env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     timeout: str = "5s"
-    max_attempts: StrictInt = Field(default=6, ge=1, le=50)
+    # 10 attempts with full-jitter backoff up to 1m retry for ~2 minutes on average (4 at most),
+    # so a receiver that restarts or is down for a deploy loses nothing.
+    max_attempts: StrictInt = Field(default=10, ge=1, le=50)
     backoff_initial: str = "1s"
     backoff_max: str = "1m"
     retry_after_max: str = "5m"  # a longer Retry-After is cut to this, so one receiver cannot stall delivery
@@ -95,7 +97,7 @@ class Receiver:
     format: Format
     secret: str = field(repr=False)
     timeout: float = 5.0
-    max_attempts: int = 6
+    max_attempts: int = 10
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     retry_after_max: float = 300.0

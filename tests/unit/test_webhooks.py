@@ -110,7 +110,7 @@ def test_receiver_defaults_and_secret_from_env() -> None:
             format="alertmanager",
             secret=SECRET,
             timeout=5.0,
-            max_attempts=6,
+            max_attempts=10,
             backoff_initial=1.0,
             backoff_max=60.0,
             retry_after_max=300.0,
