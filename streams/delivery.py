@@ -82,9 +82,11 @@ class DeliveryStep:
             return
         limiter = self.limiters.setdefault(name, TokenBucket(receiver.rate_limit_per_s))
         started = time.perf_counter()
-        result = await deliver(self.session(), receiver, alert, limiter=limiter)
+        retried = self.metrics.deliveries.labels(name, "retried")
+        result = await deliver(
+            self.session(), receiver, alert, limiter=limiter, on_retry=lambda _: retried.inc()
+        )
         self.metrics.delivery_seconds.labels(name).observe(time.perf_counter() - started)
-        self.metrics.deliveries.labels(name, "retried").inc(result.attempts - 1)
         if result.delivered:
             await self.retrying(lambda: self.client.set(marker, b"1", ex=DELIVERED_TTL))
             self.metrics.deliveries.labels(name, "delivered").inc()

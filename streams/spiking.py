@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -93,8 +93,12 @@ class SpikeStep:
     def _state_key(self, candidate: Candidate) -> str:
         return f"{self.prefix}spike:{candidate.detector.id}:{candidate.entity}"
 
-    async def remember(self, engine: Engine, articles: Sequence[Tagged]) -> list[str]:
-        """Keep recent articles of spike-watched entities as evidence; returns the firing pairs."""
+    async def remember(
+        self, engine: Engine, clock_minute: int, articles: Sequence[Tagged]
+    ) -> tuple[list[str], dict[str, int]]:
+        """Keep recent articles of spike-watched entities as evidence; returns the firing pairs and
+        when each detector started (warm-up runs from a detector's first evaluation, not per entity,
+        so a name that appears for the first time can still raise an alert)."""
         firing_key = f"{self.prefix}spike:firing"
         async with self.client.pipeline(transaction=False) as pipe:
             for article, minute, mentions in articles:
@@ -106,20 +110,26 @@ class SpikeStep:
                     key = f"{self.prefix}ev:{entity}"
                     pipe.lpush(key, evidence_entry(article, minute, names.get(entity, [])))
                     pipe.ltrim(key, 0, EVIDENCE_KEPT - 1)
+            for detector in engine.spikes:
+                pipe.set(f"{self.prefix}spike:{detector.id}:started", clock_minute * 60, nx=True)
+            for detector in engine.spikes:
+                pipe.get(f"{self.prefix}spike:{detector.id}:started")
             pipe.smembers(firing_key)
             replies = await pipe.execute()
-        return [m.decode() if isinstance(m, bytes) else m for m in replies[-1]]
+        started_replies = replies[-1 - len(engine.spikes) : -1]
+        started = {d.id: int(value) for d, value in zip(engine.spikes, started_replies, strict=True)}
+        return [_text(m) for m in replies[-1]], started
 
     async def evaluate(self, engine: Engine, recorded: Recorded, articles: Sequence[Tagged]) -> list[Alert]:
         """Spike alerts for every minute the clock passed; `articles` are this batch's fresh ones."""
         if not engine.spikes or recorded.clock_minute < 0:
             return []
-        firing = await self.remember(engine, articles)
+        firing, started = await self.remember(engine, recorded.clock_minute, articles)
         todo = candidates(engine, recorded.changed, firing)
         if not todo:
             return []
         minutes = evaluation_minutes(recorded.previous_clock_minute, recorded.clock_minute)
-        history = await self._history(todo, minutes)
+        history = replace(await self._history(todo, minutes), started=started)
         alerts: list[Alert] = []
         for candidate in todo:
             alerts += await self._step_through(candidate, minutes, history)
@@ -142,8 +152,10 @@ class SpikeStep:
             replies = await pipe.execute()
         counts_end = last - first + 1
         sources_end = counts_end + last - source_from + 1
-        return History.parse(entities, first, replies[:counts_end], source_from, replies[counts_end:sources_end],
-                             todo, replies[sources_end:])  # fmt: skip
+        return History.parse(
+            entities, first, replies[:counts_end], source_from, replies[counts_end:sources_end],
+            todo, replies[sources_end:],
+        )  # fmt: skip
 
     async def _step_through(self, candidate: Candidate, minutes: list[int], history: History) -> list[Alert]:
         detector, entity = candidate.detector, candidate.entity
@@ -151,6 +163,8 @@ class SpikeStep:
         version = _text(raw_state.get(b"version", raw_state.get("version", b"")))
         start = SpikeState.from_dict({k: v for k, v in raw_state.items() if _text(k) != "version"})
         state, decisions = start, []
+        if state.first_seen is None:
+            state = replace(state, first_seen=history.started[detector.id])
         for minute in minutes:
             sources = sources_at(history.sources.get(entity, {}), minute, detector.window // 60)
             decision = detector.step(
@@ -187,6 +201,7 @@ class History:
     counts: dict[str, dict[int, int]]
     sources: dict[str, dict[int, set[str]]]
     states: dict[Candidate, dict[Any, Any]]
+    started: dict[str, int] = field(default_factory=dict)  # detector id -> first evaluated (seconds)
 
     @classmethod
     def parse(

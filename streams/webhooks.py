@@ -514,8 +514,11 @@ async def deliver(
     sleep: Sleep = asyncio.sleep,
     rand: Callable[[], float] = random.random,
     clock: Clock = time.time,
+    on_retry: Callable[[AttemptOutcome], None] | None = None,
 ) -> DeliveryResult:
     """POST the alert to the receiver, retrying retryable failures up to ``max_attempts``.
+
+    ``on_retry`` hears of each failed attempt that will be retried, as it happens (for metrics).
 
     The body and ``webhook-id`` stay the same across attempts; each attempt is signed afresh with
     the current timestamp so that a late retry is not rejected as too old.
@@ -533,6 +536,8 @@ async def deliver(
             )
             return DeliveryResult(receiver.name, msg_id, outcome, attempt, last.status, last.error)
         if attempt < receiver.max_attempts:
+            if on_retry is not None:
+                on_retry(last)
             await sleep(next_delay(attempt, receiver, last.retry_after, rand))
     error = f"gave up after {receiver.max_attempts} attempts: {last.error}"
     return DeliveryResult(

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 import yaml
 from kafka import KafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -159,13 +160,15 @@ class Pipeline:
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
     def metric(self, name: str, labels: Mapping[str, str] | None = None, worker: str = "w1") -> float:
+        """A sample from the worker's /metrics (0 when absent), labels matched as a set."""
         _, port, _ = self.workers[worker]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
-        wanted = "{" + ",".join(f'{k}="{v}"' for k, v in (labels or {}).items()) + "}" if labels else ""
-        for line in text.splitlines():
-            if line.startswith(name + wanted + " "):
-                return float(line.rsplit(" ", 1)[1])
+        wanted = dict(labels or {})
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == wanted:
+                    return float(sample.value)
         return 0.0
 
     def window(self, minutes: int) -> dict[str, int]:
@@ -194,7 +197,7 @@ def base_watchlist(extra: Mapping[str, Any] | None = None, receiver_url: str | N
     if receiver_url is not None:
         data["webhooks"] = {
             "e2e": {
-                "url": receiver_url, "secret_env": "NEWSMON_E2E_WEBHOOK_SECRET", "max_attempts": 12,
+                "url": receiver_url, "secret_env": "NEWSMON_E2E_WEBHOOK_SECRET", "max_attempts": 40,
                 "backoff_initial": "200ms", "backoff_max": "4s", "rate_limit_per_s": 200, "timeout": "2s",
             }
         }  # fmt: skip

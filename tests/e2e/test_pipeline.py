@@ -17,7 +17,6 @@ from tests.e2e.harness import (
     Pipeline,
     base_watchlist,
     expected_window,
-    lines_of,
     sample_articles,
     sample_expected,
 )
