@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := $(PY) ops/local/stack.py
 PYTEST_ARGS ?=
+TEST_PROFILE ?= test
+TEST_DIRS := tests/unit tests/integration tests/e2e $(wildcard tests/reliability)
 
 .PHONY: help install venv stack-install run stop status test test-unit lint bench clean
 
@@ -38,7 +40,7 @@ test-unit: venv
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
 test: install lint
-	$(STACK) --profile test run --fresh -- $(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+	$(STACK) --profile $(TEST_PROFILE) run --fresh -- $(BIN)/pytest -q -p no:cacheprovider $(TEST_DIRS) $(PYTEST_ARGS)
 
 run: install
 	@bash ops/local/run.sh
@@ -46,6 +48,7 @@ run: install
 stop:
 	$(STACK) down
 	$(STACK) --profile test down
+	$(STACK) --profile $(TEST_PROFILE) down
 
 status:
 	$(STACK) status

@@ -10,25 +10,24 @@ eval "$("${STACK[@]}" env)"
 "${STACK[@]}" up
 $BIN/python -m streams.topics
 "${STACK[@]}" start worker -- $BIN/faust -A streams.app worker -l info --web-port "$NEWSMON_WORKER_WEB_PORT"
-if [ -f streams/exporter.py ]; then
-  "${STACK[@]}" start exporter -- $BIN/python -m streams.exporter
-fi
+"${STACK[@]}" start exporter -- $BIN/python -m streams.exporter
 
 echo "[run] publishing the seed article and replaying the synthetic sample (ops/sample/articles.jsonl)"
 $BIN/python -m producers files ops/sample/seed --source seed --metrics-port 0
 "${STACK[@]}" start replay -- $BIN/python -m producers replay ops/sample/articles.jsonl --rate 200 \
-  --metrics-port "$NEWSMON_PRODUCER_METRICS_PORT"
+  --no-progress --metrics-port "$NEWSMON_PRODUCER_METRICS_PORT"
 
 cat <<TXT
 
 newsmon is running (profile "run"; logs in .run/run/logs/):
   worker metrics     http://127.0.0.1:$NEWSMON_WORKER_WEB_PORT/metrics
-  exporter metrics   http://127.0.0.1:$NEWSMON_EXPORTER_PORT/metrics$([ -f streams/exporter.py ] || echo "   (not built yet: issue 6)")
+  exporter metrics   http://127.0.0.1:$NEWSMON_EXPORTER_PORT/metrics   (rolling windows per entity, read from Redis)
   producer metrics   http://127.0.0.1:$NEWSMON_PRODUCER_METRICS_PORT/metrics   (while the replay runs)
   Prometheus         $NEWSMON_PROMETHEUS_URL/graph?g0.expr=sum%20by%20(entity)(rate(newsmon_entity_mentions_total%5B1m%5D))
   Kafka              $NEWSMON_KAFKA_BOOTSTRAP  topics news.articles news.tagged news.alerts news.deadletter
   Redis              $NEWSMON_REDIS_URL  (HGETALL nm:w:60 = mentions per entity in the last hour of stream time)
 
-Tag articles offline:  $BIN/python -m producers files ../shared/seed --stdout | $BIN/python -m streams.tag --watchlist ops/watchlist.yaml
+Live view:             $BIN/python -m streams.top
+Tag articles offline:  $BIN/python -m producers files ops/sample/seed --stdout | $BIN/python -m streams.tag --watchlist ops/watchlist.yaml
 Stop everything:       make stop
 TXT

@@ -59,6 +59,8 @@ PROFILES = {
     "test": Profile("test", 19092, 19093, 16379, 19090, 16066, 19108, 19109, 18088, "1s"),
     # For developing fault-injection tests beside a running `test` stack.
     "chaos": Profile("chaos", 29092, 29093, 26379, 29090, 26066, 29108, 29109, 28088, "1s"),
+    # For checking a fresh clone's `make test TEST_PROFILE=verify` while another test stack runs.
+    "verify": Profile("verify", 39092, 39093, 36379, 39090, 36066, 39108, 39109, 38088, "1s"),
 }
 
 
