@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from streams.counting import Counter
 from streams.delivery import DeliveryStep
 from streams.engine import EngineHolder
+from streams.kafka_options import faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings, get_settings
 from streams.spiking import SpikeStep
@@ -31,7 +32,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     """Build the app and wire its agents; `registry` lets tests keep metrics apart."""
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         web_port=settings.worker_web_port,
         web_bind="127.0.0.1",

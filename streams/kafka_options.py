@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
+
+import faust
+from faust.types.auth import CredentialsT
 
 from streams.settings import Settings
 
@@ -21,3 +25,23 @@ def kafka_python_options(settings: Settings) -> dict[str, Any]:
         password = settings.kafka_sasl_password
         options["sasl_plain_password"] = password.get_secret_value() if password else None
     return options
+
+
+def faust_credentials(settings: Settings) -> CredentialsT | None:
+    """`broker_credentials` for the Faust app: SASL (over TLS for SASL_SSL) or TLS alone, else None."""
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        context = ssl.create_default_context(cafile=cafile)
+    if protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
