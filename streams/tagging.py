@@ -49,7 +49,6 @@ class Batch:
     alerts: list[tuple[int, Alert]] = field(default_factory=list)  # (index into tallies, alert)
     dead: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
     articles: list[Article] = field(default_factory=list)
-    event_times: list[datetime] = field(default_factory=list)
     spike_alerts: list[Alert] = field(default_factory=list)
 
 
@@ -89,7 +88,6 @@ def tag_article(engine: Engine, article: Article, at: datetime, message: Message
         (article.id, tagged_record(article, at, mentions, [r.id for r in hits]), message.timestamp)
     )
     batch.articles.append(article)
-    batch.event_times.append(at)
 
 
 class TagStep:
@@ -111,32 +109,36 @@ class TagStep:
         self.metrics = metrics
         self.max_bytes = max_bytes
         self.spikes = spikes
+        # Counting and spike evaluation happen in clock order: a batch and the idle-clock timer must
+        # not interleave, or a detector could step over minutes evaluated by the other.
+        self._clock_lock = asyncio.Lock()
 
     async def run(self, messages: Sequence[Message]) -> Batch:
         started = time.perf_counter()
         engine = self.engine()
         batch = tag_batch(engine, messages, self.max_bytes, datetime.now(UTC))
-        recorded = await self.record(batch.tallies)
-        if self.spikes is not None:
+        async with self._clock_lock:
+            recorded = await self.retrying(lambda: self.counter.record(batch.tallies))
             fresh = zip(batch.articles, batch.tallies, recorded.fresh, strict=True)
             tagged = [(a, t.minute, t.mentions) for a, t, new in fresh if new and t.mentions]
-            batch.spike_alerts = await self.retrying(lambda: self.spikes_for(engine, recorded, tagged))
+            batch.spike_alerts = await self.spike_alerts(engine, recorded, tagged)
         await self.publish(batch)
         self.observe(batch, recorded, started)
         return batch
 
-    async def spikes_for(self, engine: Engine, recorded: Recorded, tagged: list[Tagged]) -> list[Alert]:
-        assert self.spikes is not None
-        return await self.spikes.evaluate(engine, recorded, tagged)
+    async def spike_alerts(self, engine: Engine, recorded: Recorded, tagged: list[Tagged]) -> list[Alert]:
+        spikes = self.spikes
+        if spikes is None:
+            return []
+        return await self.retrying(lambda: spikes.evaluate(engine, recorded, tagged))
 
     async def tick(self) -> None:
         """Let the clock pass idle partitions, and raise or resolve the spikes that follow."""
         engine = self.engine()
-        recorded = await self.retrying(self.counter.tick)
+        async with self._clock_lock:
+            recorded = await self.retrying(self.counter.tick)
+            alerts = await self.spike_alerts(engine, recorded, [])
         self.observe_clock(recorded)
-        if self.spikes is None:
-            return
-        alerts = await self.retrying(lambda: self.spikes_for(engine, recorded, []))
         await asyncio.gather(
             *(self.send("alerts", a.id.encode(), a.model_dump_json().encode()) for a in alerts)
         )
@@ -145,9 +147,6 @@ class TagStep:
     def observe_clock(self, recorded: Recorded) -> None:
         if recorded.clock_minute >= 0:
             self.metrics.stream_clock.set(recorded.clock_minute * 60)
-
-    async def record(self, tallies: list[Tally]) -> Recorded:
-        return await self.retrying(lambda: self.counter.record(tallies))
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """Retry a Redis call until Redis answers: consumption pauses, nothing is dropped."""
