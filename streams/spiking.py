@@ -18,6 +18,7 @@ from streams.spikes import Decision, SpikeDetector, SpikeState
 
 MAX_EVIDENCE = 5
 EVIDENCE_KEPT = 200  # recent articles remembered per entity (by arrival, so keep enough for a replay)
+EVIDENCE_TTL = 2 * 86400  # seconds; as long as the minute buckets the counts come from
 MAX_STEPS = 1440  # minutes of clock movement evaluated in one call; older ones are skipped
 Tagged = tuple[Article, int, Mapping[str, int]]  # an article, its event minute and its mentions
 
@@ -71,15 +72,13 @@ def evidence_entry(article: Article, minute: int, names: Sequence[str]) -> bytes
 
 
 def pick_evidence(raw: Sequence[bytes | str], since_minute: int, until_minute: int) -> list[Evidence]:
-    """The newest MAX_EVIDENCE entries inside the firing window, newest first."""
-    picked: list[Evidence] = []
-    for item in raw:
-        entry = orjson.loads(item)
-        if since_minute <= entry.pop("minute") <= until_minute:
-            picked.append(Evidence.model_validate(entry))
-        if len(picked) == MAX_EVIDENCE:
-            break
-    return picked
+    """The MAX_EVIDENCE entries inside the firing window with the newest event times, newest first
+    (the list is in arrival order, which a replay over several partitions scrambles)."""
+    inside = [entry for entry in map(orjson.loads, raw) if since_minute <= entry["minute"] <= until_minute]
+    inside.sort(key=lambda entry: entry["minute"], reverse=True)
+    return [
+        Evidence.model_validate({k: v for k, v in e.items() if k != "minute"}) for e in inside[:MAX_EVIDENCE]
+    ]
 
 
 class SpikeStep:
@@ -110,21 +109,26 @@ class SpikeStep:
                     key = f"{self.prefix}ev:{entity}"
                     pipe.lpush(key, evidence_entry(article, minute, names.get(entity, [])))
                     pipe.ltrim(key, 0, EVIDENCE_KEPT - 1)
+                    pipe.expire(key, EVIDENCE_TTL)
             for detector in engine.spikes:
-                pipe.set(f"{self.prefix}spike:{detector.id}:started", clock_minute * 60, nx=True)
+                if clock_minute >= 0:
+                    pipe.set(f"{self.prefix}spike:{detector.id}:started", clock_minute * 60, nx=True)
             for detector in engine.spikes:
                 pipe.get(f"{self.prefix}spike:{detector.id}:started")
             pipe.smembers(firing_key)
             replies = await pipe.execute()
         started_replies = replies[-1 - len(engine.spikes) : -1]
-        started = {d.id: int(value) for d, value in zip(engine.spikes, started_replies, strict=True)}
+        started = {d.id: int(v) for d, v in zip(engine.spikes, started_replies, strict=True) if v is not None}
         return [_text(m) for m in replies[-1]], started
 
     async def evaluate(self, engine: Engine, recorded: Recorded, articles: Sequence[Tagged]) -> list[Alert]:
         """Spike alerts for every minute the clock passed; `articles` are this batch's fresh ones."""
-        if not engine.spikes or recorded.clock_minute < 0:
+        if not engine.spikes:
             return []
+        # Evidence is kept even before the clock starts (while partitions are still reporting).
         firing, started = await self.remember(engine, recorded.clock_minute, articles)
+        if recorded.clock_minute < 0:
+            return []
         todo = candidates(engine, recorded.changed, firing)
         if not todo:
             return []

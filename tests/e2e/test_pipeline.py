@@ -129,12 +129,22 @@ def test_sample_replay_raises_the_planted_spike_once_with_evidence(
     assert (firing["status"], firing["entity"], firing["rule_id"]) == ("firing", "raqqa", "raqqa_burst")
     assert (firing["starts_at"], firing["count"]) == ("2026-11-21T12:02:00Z", 37)
     assert (resolved["status"], resolved["ends_at"]) == ("resolved", "2026-11-21T12:15:00Z")
-    start, end = datetime.fromisoformat(burst["start"]), datetime.fromisoformat(burst["end"])
-    assert 1 <= len(firing["evidence"]) <= 5
+    # Evidence: the five raqqa articles with the newest event times in the firing window, newest first.
     by_id = {a["id"]: a for a in articles}
-    for item in firing["evidence"]:
-        assert start <= datetime.fromisoformat(by_id[item["article_id"]]["published_at"]) < end
-        assert item["matched_names"]
+    in_window = sorted(
+        (datetime.fromisoformat(a["published_at"]) for a in articles
+         if "raqqa" in sample_expected()["articles"][a["id"]]
+         and datetime.fromisoformat("2026-11-21T11:53:00Z") <= datetime.fromisoformat(a["published_at"])
+         < datetime.fromisoformat("2026-11-21T12:03:00Z")),
+        reverse=True,
+    )  # fmt: skip
+    times = [datetime.fromisoformat(by_id[item["article_id"]]["published_at"]) for item in firing["evidence"]]
+    assert [t.replace(second=0) for t in times] == [t.replace(second=0) for t in in_window[:5]]
+    assert datetime.fromisoformat(burst["start"]) <= min(times)
+    assert all(
+        item["matched_names"] == ["الرقة"] or item["matched_names"] == ["Raqqa"]
+        for item in firing["evidence"]
+    )
     assert spikes[0]["alerts"][0]["labels"]["entity"] == "raqqa"
     assert all(count == 1 for count in receiver.deliveries.values()) and receiver.rejected == 0
     assert pipeline.metric("newsmon_alerts_raised_total", {"kind": "spike"}) == 2
