@@ -1,0 +1,84 @@
+"""`python -m streams.top --once` on the real Redis (private prefix), a real alerts topic, fake worker metrics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from kafka import KafkaProducer
+from prometheus_client import CollectorRegistry, start_http_server
+
+from streams.alerts import Alert
+from streams.counting import Counter, Tally
+from streams.metrics import WorkerMetrics
+from streams.settings import Settings
+from tests.e2e.harness import ROOT, free_port
+
+pytestmark = pytest.mark.integration
+CLOCK = 29_000_000  # 2025-02-19 21:20 UTC
+
+
+@pytest.fixture
+async def prefix(stack_settings: Settings) -> AsyncIterator[str]:
+    name = f"top{uuid.uuid4().hex[:10]}:"
+    client = aioredis.from_url(stack_settings.redis_url)
+    counter = Counter(client, prefix=name, partitions=1)
+    await counter.record([
+        Tally("a1", CLOCK - 3, "s1", {"raqqa": 1}),
+        Tally("a2", CLOCK - 1, "s1", {"raqqa": 2, "isis": 1}),
+        Tally("a3", CLOCK, "s2", {"raqqa": 4}),
+        Tally("a4", CLOCK - 90, "s2", {"mosul": 5}),  # outside the hour: not in the top list
+    ])  # fmt: skip
+    await client.aclose()
+    yield name
+    sync = redis.Redis.from_url(stack_settings.redis_url)
+    sync.delete(*sync.scan_iter(match=name + "*", count=1000))
+    sync.close()
+
+
+def alert(rule: str, minute: int, count: int) -> Alert:
+    return Alert(id=f"{rule}-{minute}", kind="spike", status="firing", rule_id=rule, entity="raqqa",
+                 severity="critical", starts_at=datetime.fromtimestamp(minute * 60, UTC), count=count)  # fmt: skip
+
+
+def test_once_prints_top_entities_alerts_and_rates(
+    stack_settings: Settings, prefix: str, make_topic: Callable[..., str]
+) -> None:
+    topic = make_topic(partitions=2)
+    producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap)
+    for i, item in enumerate([alert("old", CLOCK - 30, 3), alert("burst", CLOCK, 7)]):
+        producer.send(
+            topic, key=item.id.encode(), value=item.to_json(), partition=i % 2, timestamp_ms=1000 + i
+        )
+    producer.flush()
+    producer.close()
+    metrics = WorkerMetrics(CollectorRegistry())
+    metrics.articles.labels("tagged").inc(42)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
+    env = {**os.environ, "NEWSMON_REDIS_PREFIX": prefix, "NEWSMON_TOPIC_ALERTS": topic,
+           "NEWSMON_KAFKA_BOOTSTRAP": stack_settings.kafka_bootstrap, "NEWSMON_REDIS_URL": stack_settings.redis_url}  # fmt: skip
+    cmd = [sys.executable, "-m", "streams.top", "--once", "--width", "120", "--interval", "0.2", "--alerts", "5",
+           "--metrics-url", f"http://127.0.0.1:{port}/metrics"]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+        thread.join(5)
+    assert result.returncode == 0, result.stderr
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    assert lines[0] == "stream clock: 2025-02-19 21:20 UTC"
+    rows = [line for line in lines if line.startswith("│ ") and "│ 1h" not in line]
+    assert rows[0] == "│ 1 │ raqqa  │  7 │" + " " * 57 + "▂ ▄█ │"
+    assert rows[1] == "│ 2 │ isis   │  1 │" + " " * 59 + "█  │"
+    assert rows[2] == "│ 2025-02-19 21:20 │ spike │ firing │ burst │ raqqa  │ critical │ 7     │"
+    assert rows[3] == "│ 2025-02-19 20:50 │ spike │ firing │ old   │ raqqa  │ critical │ 3     │"
+    assert "│ articles      │ tagged     │    42 │        0.0 │" in rows
+    assert not [line for line in lines if line.startswith("unavailable")]
