@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     watchlist: Path = Path("ops/watchlist.yaml")
     max_article_bytes: int = Field(default=1024 * 1024, ge=1)
 
-    # HTTP endpoints
+    # HTTP endpoints (bind 0.0.0.0 to be scraped from another host)
+    worker_web_bind: str = "127.0.0.1"
     worker_web_port: int = 6066
     exporter_port: int = 9108
     producer_metrics_port: int = 9109

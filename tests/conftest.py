@@ -55,8 +55,9 @@ def prometheus_url(stack_settings: Settings) -> str:
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    path = os.environ.get("NEWSMON_PROMTOOL", "")
-    if not path or not Path(path).exists():
+    cached = Path.home() / ".cache" / "newsmon" / "prometheus" / "usr" / "bin" / "promtool"
+    path = os.environ.get("NEWSMON_PROMTOOL") or str(cached)
+    if not Path(path).exists():
         pytest.fail("promtool not found: run `python3 ops/local/stack.py install` (make test does)")
     return path
 

@@ -24,6 +24,7 @@ def test_plaintext_has_no_credentials() -> None:
 
 def test_sasl_ssl_for_both_clients() -> None:
     secure = settings(
+        kafka_bootstrap="127.0.0.1:9092",
         kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",
         kafka_sasl_username="newsmon", kafka_sasl_password=SecretStr("s3cret"),
     )  # fmt: skip
