@@ -14,7 +14,7 @@ import pytest
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = ROOT.parent / "shared" / "seed"
+SEED = ROOT / "ops" / "sample" / "seed"  # a copy of ../shared/seed
 
 
 def _reachable(host: str, port: int) -> bool:

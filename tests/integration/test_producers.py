@@ -34,7 +34,7 @@ from streams.settings import Settings
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_DIR = ROOT.parent / "shared" / "seed"
+SEED_DIR = ROOT / "ops" / "sample" / "seed"  # a copy of ../shared/seed, so a clone is self-contained
 SAMPLE = ROOT / "ops" / "sample" / "articles.jsonl"
 FEEDS = ROOT / "tests" / "fixtures" / "feeds"
 SEED_TITLE = "كارتر يبحث بأنقرة التعاون ل «هزيمة داعش» واحتواء التوتر مع بغداد"

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_DIR = ROOT.parent / "shared" / "seed"
+SEED_DIR = ROOT / "ops" / "sample" / "seed"  # a copy of ../shared/seed, so a clone is self-contained
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 

@@ -19,7 +19,7 @@ from producers.scraped import parse_html_page, parse_scraped_text
 from producers.validate import Rejection
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_DIR = ROOT.parent / "shared" / "seed"
+SEED_DIR = ROOT / "ops" / "sample" / "seed"  # a copy of ../shared/seed, so a clone is self-contained
 SEED = SEED_DIR / "article-2016-10-22-carter-ankara.txt"
 PAGES = ROOT / "tests" / "fixtures" / "pages"
 SEED_TITLE = "كارتر يبحث بأنقرة التعاون ل «هزيمة داعش» واحتواء التوتر مع بغداد"
