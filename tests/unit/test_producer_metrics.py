@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import urllib.request
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from producers.metrics import ProducerMetrics, serve_metrics
 from producers.validate import Rejection
@@ -48,3 +49,12 @@ def test_metrics_are_served_on_the_port() -> None:
 
 def test_port_zero_disables_the_server() -> None:
     serve_metrics(0, CollectorRegistry())  # returns without binding anything
+
+
+def test_exposition_passes_promtool(promtool: str) -> None:
+    metrics = ProducerMetrics(CollectorRegistry())
+    metrics.reject(Rejection.OVERSIZE)
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=generate_latest(metrics.registry), capture_output=True
+    )
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
