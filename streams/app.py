@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any, cast
 
 import faust
 import redis.asyncio as aioredis
 from aiohttp.web import Response
 from faust.streams import Stream
+from faust.types import TP
 from faust.web import Request, View
 from faust.web import Response as WebResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -42,6 +46,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         broker_commit_every=BATCH_SIZE,
         consumer_auto_offset_reset="earliest",
         topic_disable_leader=True,
+        # A dead worker's partitions move to the others after 15 s rather than Faust's default 60 s.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
     )
     metrics = WorkerMetrics(registry or CollectorRegistry())
     holder = EngineHolder(settings.watchlist, metrics)
@@ -75,7 +82,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     @app.agent(articles, name="newsmon.tag")
     async def tag(stream: faust.StreamT[bytes]) -> None:
         async for events in cast(Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_WITHIN):
-            await step.run([event.message for event in events])
+            # Faust acks (and later commits) a batch even when this body raises, so never let it raise.
+            await until_done(partial(step.run, [event.message for event in events]), metrics)
 
     delivery = DeliveryStep(
         engine=lambda: holder.current, client=store, prefix=settings.redis_prefix, metrics=metrics,
@@ -89,7 +97,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         # One alert at a time per worker: a failing receiver delays later alerts instead of reordering them.
         async for event in stream.events():
             message = event.message
-            await delivery.run(message.key, message.value, message.partition, message.offset)
+            run = partial(delivery.run, message.key, message.value, message.partition, message.offset)
+            await until_done(run, metrics)
 
     @app.page("/metrics")
     async def metrics_page(view: View, request: Request) -> WebResponse:
@@ -98,20 +107,29 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     @app.timer(interval=1.0)
     async def advance_clock() -> None:
-        await step.tick()
+        await step.tick(caught_up_partitions(app, settings.topic_articles))
 
     @app.timer(interval=2.0)
     async def watch_watchlist() -> None:
         holder.reload_if_changed()
 
+    reported: set[tuple[str, str]] = set()
+
     @app.timer(interval=5.0)
     async def report_lag() -> None:
+        current: set[tuple[str, str]] = set()
         for tp in app.consumer.assignment():
             position = await app.consumer.position(tp)
-            if position is not None:
-                metrics.lag.labels(tp.topic, str(tp.partition)).set(
-                    max(0, app.consumer.highwater(tp) - position)
-                )
+            highwater = app.consumer.highwater(tp)  # None until the partition's first fetch
+            if position is not None and highwater is not None:
+                labels = (tp.topic, str(tp.partition))
+                metrics.lag.labels(*labels).set(max(0, highwater - position))
+                current.add(labels)
+        # Partitions revoked in a rebalance now belong to another worker, which reports them.
+        for labels in reported - current:
+            metrics.lag.remove(*labels)
+        reported.clear()
+        reported.update(current)
 
     @app.task
     async def on_start() -> None:
@@ -121,6 +139,38 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         )
 
     return app
+
+
+def caught_up_partitions(app: faust.App, topic: str) -> list[int]:
+    """Partitions of `topic` this worker has processed and committed up to their high watermark.
+
+    Faust keeps committed offsets (next-offset semantics, advanced only for acked, i.e. counted and
+    published, messages) in a private map; the fetch position would run ahead of processing.
+    """
+    committed: Mapping[TP, int | None] = getattr(app.consumer, "_committed_offset", {})
+    done = []
+    for tp in app.consumer.assignment():
+        highwater = app.consumer.highwater(tp) if tp.topic == topic else None
+        if highwater is not None and (committed.get(tp) or 0) >= highwater:
+            done.append(tp.partition)
+    return done
+
+
+async def until_done(step: Callable[[], Awaitable[Any]], metrics: WorkerMetrics) -> None:
+    """Run a batch step until it succeeds: an unexpected error stalls the partition (visible in the
+    lag and in newsmon_batch_failures_total) instead of silently losing the batch."""
+    delay = 0.5
+    while True:
+        try:
+            await step()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            metrics.batch_failures.inc()
+            log.exception("batch failed; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 app = create_app(get_settings())

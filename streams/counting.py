@@ -8,10 +8,13 @@ Layout (prefix ``p``, minutes are UTC minutes since the epoch, event time):
   ``p wsrc:<W>``              hash "entity\\tsource" -> mentions in window W
   ``p wd:<W>``                hash entity -> distinct sources in window W
   ``p parts`` / ``p active``   newest event minute and last wall-clock activity per Kafka partition
+  ``p caughtup``              when each partition's owner last reported it read to the end
   ``p clock``                 the stream clock (a watermark, below)
 
-The stream clock is the newest event minute that every active partition has reached (partitions
-silent for ``idle_seconds`` don't hold it back; when all are idle it is the newest minute seen).
+The stream clock is the newest event minute that every partition has reached; a partition stops
+holding it back only when it has been silent for ``idle_seconds`` and its owner reports it has read
+everything (so a dead worker's partitions wait for their new owner); when all are idle it is the
+newest minute seen.
 Partitions are consumed in uneven chunks, so "the newest event time seen" on one partition can run
 hours ahead of another during a replay; the watermark keeps a replay an exact backtest.
 
@@ -44,7 +47,8 @@ for w in string.gmatch(ARGV[4], '%d+') do windows[#windows + 1] = tonumber(w) en
 local now = tonumber(ARGV[5])
 local idle = tonumber(ARGV[6])
 local partitions = tonumber(ARGV[7])
-local n = tonumber(ARGV[8])
+local caught_up = tonumber(ARGV[8])
+local n = tonumber(ARGV[9 + caught_up])
 local clock = tonumber(redis.call('GET', p .. 'clock') or '-1')
 local before = clock
 local touched = {}
@@ -91,7 +95,7 @@ end
 
 local newest, seen_part = {}, {}
 local fresh = {}
-local i = 9
+local i = 10 + caught_up
 for a = 1, n do
   local id, minute, source = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local part, k = ARGV[i + 3], tonumber(ARGV[i + 4])
@@ -128,7 +132,9 @@ for a = 1, n do
   end
 end
 
--- Partitions not heard from yet hold the clock back (from the first call on) until they go idle.
+-- Partitions whose owner reports it has read everything there is (position = high watermark).
+for j = 1, caught_up do redis.call('HSET', p .. 'caughtup', ARGV[8 + j], now) end
+-- Partitions not heard from yet hold the clock back until their owner reports them caught up.
 for part = 0, partitions - 1 do
   if redis.call('HSETNX', p .. 'active', part, now) == 1 then redis.call('HSETNX', p .. 'parts', part, -1) end
 end
@@ -138,17 +144,25 @@ for part, minute in pairs(newest) do
   redis.call('HSET', p .. 'active', part, now)
 end
 
--- The watermark: the newest minute every active partition has reached; idle partitions don't hold
--- it back, and when all are idle it is the newest minute seen anywhere.
+-- The watermark: the newest minute every partition has reached. A partition stops holding it back
+-- only when it is idle: no records for `idle` seconds AND its owner recently reported it caught up,
+-- so a partition whose worker died (unread records, nobody reporting) holds the clock until it is
+-- consumed again. When all are idle the clock is the newest minute seen anywhere.
+local function as_map(flat)
+  local map = {}
+  for j = 1, #flat, 2 do map[flat[j]] = tonumber(flat[j + 1]) end
+  return map
+end
 local parts = redis.call('HGETALL', p .. 'parts')
-local active = redis.call('HGETALL', p .. 'active')
-local last_active = {}
-for j = 1, #active, 2 do last_active[active[j]] = tonumber(active[j + 1]) end
+local last_active = as_map(redis.call('HGETALL', p .. 'active'))
+local last_caught_up = as_map(redis.call('HGETALL', p .. 'caughtup'))
 local mark, newest_all = nil, -1
 for j = 1, #parts, 2 do
-  local minute = tonumber(parts[j + 1])
+  local part, minute = parts[j], tonumber(parts[j + 1])
   if minute > newest_all then newest_all = minute end
-  if now - (last_active[parts[j]] or 0) <= idle and (mark == nil or minute < mark) then mark = minute end
+  local quiet = now - (last_active[part] or 0) > idle
+  local drained = now - (last_caught_up[part] or -idle - 1) <= idle
+  if not (quiet and drained) and (mark == nil or minute < mark) then mark = minute end
 end
 mark = mark or newest_all
 if mark >= 0 then advance(mark) end
@@ -193,15 +207,17 @@ def record_args(
     windows: Iterable[int],
     clock: tuple[float, float, int],
     batch: Sequence[Tally],
+    caught_up: Sequence[int] = (),
 ) -> list[Any]:
     """Flatten a call into the script's ARGV (pure, so the wire format is tested without Redis).
 
-    `clock` is (wall-clock now, idle seconds, partitions of the topic): partitions silent for longer
-    than idle stop holding the clock back.
+    `clock` is (wall-clock now, idle seconds, partitions of the topic); `caught_up` the partitions
+    this worker has read to their end: those may stop holding the clock back once idle.
     """
     now, idle, partitions = clock
     window_list = ",".join(str(w) for w in windows)
-    args: list[Any] = [prefix, seen_ttl, bucket_ttl, window_list, now, idle, partitions, len(batch)]
+    args: list[Any] = [prefix, seen_ttl, bucket_ttl, window_list, now, idle, partitions, len(caught_up)]
+    args += [*caught_up, len(batch)]
     for tally in batch:
         args += [tally.article_id, tally.minute, tally.source or "-", tally.partition, len(tally.mentions)]
         for entity, count in tally.mentions.items():
@@ -236,17 +252,13 @@ class Counter:
         self.partitions = partitions
         self._script = client.register_script(_RECORD_LUA)
 
-    async def record(self, batch: Sequence[Tally], now: float | None = None) -> Recorded:
+    async def record(
+        self, batch: Sequence[Tally], now: float | None = None, caught_up: Sequence[int] = ()
+    ) -> Recorded:
         """Count a batch (an empty one just lets the clock pass partitions that went idle)."""
         wall = time.time() if now is None else now
-        args = record_args(
-            self.prefix,
-            self.seen_ttl,
-            self.bucket_ttl,
-            self.windows,
-            (wall, self.idle_seconds, self.partitions),
-            batch,
-        )
+        clock = (wall, self.idle_seconds, self.partitions)
+        args = record_args(self.prefix, self.seen_ttl, self.bucket_ttl, self.windows, clock, batch, caught_up)
         before, clock, fresh, changed = await self._script(args=args)
         return Recorded(
             clock_minute=int(clock),
@@ -255,9 +267,9 @@ class Counter:
             changed=frozenset(e.decode() if isinstance(e, bytes) else e for e in changed),
         )
 
-    async def tick(self, now: float | None = None) -> Recorded:
-        """Advance the clock past idle partitions when no articles arrive."""
-        return await self.record([], now)
+    async def tick(self, now: float | None = None, caught_up: Sequence[int] = ()) -> Recorded:
+        """Report caught-up partitions and advance the clock past idle ones when no articles arrive."""
+        return await self.record([], now, caught_up)
 
     async def clock_minute(self) -> int:
         value = await self.client.get(self.prefix + "clock")

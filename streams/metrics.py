@@ -58,6 +58,11 @@ class WorkerMetrics:
             "newsmon_consumer_lag_messages", "Messages behind the partition's high watermark",
             ["topic", "partition"], registry=registry,
         )  # fmt: skip
+        self.batch_failures = Counter(
+            "newsmon_batch_failures",
+            "Batches retried after an unexpected error (see the worker log)",
+            registry=registry,
+        )
         self.redis_retries = Counter(
             "newsmon_redis_retries", "Redis calls retried while Redis was unavailable", registry=registry
         )

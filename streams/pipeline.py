@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from hashlib import sha256
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from streams.article import Article, parse_time
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_DEADLETTER_PAYLOAD = 64 * 1024  # bytes of an input kept in its dead letter
 
 
 class Reason(StrEnum):
@@ -80,13 +82,15 @@ def deadletter_record(
     received_at: datetime,
     payload: bytes | None,
 ) -> dict[str, Any]:
-    """DESIGN.md dead-letter shape; the payload as text, or base64 when it is not UTF-8."""
+    """DESIGN.md dead-letter shape; the payload as text, or base64 when it is not UTF-8.
+
+    Payloads over MAX_DEADLETTER_PAYLOAD are cut (an oversize input could not fit on the dead-letter
+    topic otherwise), with the original size and sha256 so the input can still be identified.
+    """
     raw = payload or b""
-    try:
-        text, encoding = raw.decode("utf-8"), "text"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
-    return {
+    kept = raw[:MAX_DEADLETTER_PAYLOAD]
+    text, encoding = _as_text(kept, cut=len(kept) < len(raw))
+    record: dict[str, Any] = {
         "reason": f"{rejected.reason.value}: {rejected.detail}",
         "topic": topic,
         "partition": partition,
@@ -95,6 +99,21 @@ def deadletter_record(
         "payload": text,
         "payload_encoding": encoding,
     }
+    if len(kept) < len(raw):
+        record |= {
+            "payload_truncated": True,
+            "payload_bytes": len(raw),
+            "payload_sha256": sha256(raw).hexdigest(),
+        }
+    return record
+
+
+def _as_text(raw: bytes, cut: bool) -> tuple[str, str]:
+    try:
+        # A cut can split the last UTF-8 sequence; drop only that incomplete tail.
+        return raw.decode("utf-8", errors="ignore" if cut else "strict"), "text"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
 
 
 def tagged_record(

@@ -132,11 +132,11 @@ class TagStep:
             return []
         return await self.retrying(lambda: spikes.evaluate(engine, recorded, tagged))
 
-    async def tick(self) -> None:
+    async def tick(self, caught_up: Sequence[int] = ()) -> None:
         """Let the clock pass idle partitions, and raise or resolve the spikes that follow."""
         engine = self.engine()
         async with self._clock_lock:
-            recorded = await self.retrying(self.counter.tick)
+            recorded = await self.retrying(lambda: self.counter.tick(caught_up=caught_up))
             alerts = await self.spike_alerts(engine, recorded, [])
         self.observe_clock(recorded)
         await asyncio.gather(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -96,3 +97,17 @@ def test_tagged_record_shape() -> None:
         "id": "a", "source": "s", "lang": "ar", "event_time": "2026-11-23T11:00:00+00:00",
         "mentions": {"isis": 2}, "rules": ["r1"],
     }  # fmt: skip
+
+
+def test_deadletter_payload_of_an_oversize_input_is_cut_and_identified() -> None:
+    payload = ("ث" * 40_000).encode()  # 80,000 bytes of two-byte characters
+    rejected = Rejected(Reason.OVERSIZE, "80000 bytes exceeds the limit of 1000")
+    record = deadletter_record(rejected, topic="t", partition=0, offset=1, received_at=NOW, payload=payload)
+    assert record["payload"] == "ث" * 32_768
+    assert (record["payload_encoding"], record["payload_truncated"], record["payload_bytes"]) == (
+        "text",
+        True,
+        80_000,
+    )
+    assert record["payload_sha256"] == hashlib.sha256(payload).hexdigest()
+    assert len(orjson.dumps(record)) < 70_000
