@@ -394,3 +394,38 @@ def test_inserted_marks_never_change_mentions(matcher: Matcher, text: str, data:
 def test_fast_matcher_agrees_with_reference_on_any_text(matcher: Matcher, title: str, body: str) -> None:
     expected = ReferenceMatcher(ENTITIES).find(title, body)
     assert [(m.entity, m.name, m.token) for m in matcher.find(title, body)] == expected
+
+
+_ANCHORED_IN_THE_MIDDLE = {
+    "middle": ["red longestword blue", "وحلف الأطلسيات شمال"],
+    "second": ["للدولة الإسلاميات", "alpha betagammadelta"],
+    "anchor_alone": ["longestword", "الأطلسيات"],
+}
+_SEPARATOR_RUNS = ["", " ", "  ", "   ", "    ", ", ", " — ", "\n\n", "«", "»، «", "\u200f "]
+
+
+@pytest.mark.parametrize("left", _SEPARATOR_RUNS)
+@pytest.mark.parametrize("right", _SEPARATOR_RUNS)
+def test_tokens_around_the_anchor_across_separator_runs(left: str, right: str) -> None:
+    """The C-level first test around an anchor hit handles runs of one and two spaces itself and
+    leaves longer ones to the full walk: every run must give the reference's answer."""
+    matcher = Matcher(_ANCHORED_IN_THE_MIDDLE)
+    reference = ReferenceMatcher(_ANCHORED_IN_THE_MIDDLE)
+    texts = [
+        f"red{left}longestword{right}blue",
+        f"x red{left}longestword{right}bluex red{left}longestword",
+        f"وحلف{left}الأطلسيات{right}شمال",
+        f"فوحلف{left}الأطلسيات{right}شمال حلف{left}الأطلسيات{right}شمال",
+        f"للدولة{left}الإسلاميات{right}والدولة{left}الإسلاميات",
+        f"alpha{left}betagammadelta{right}alpha{right}betagammadelta",
+    ]
+    for text in texts:
+        for title, body in (
+            (text, ""),
+            ("", text),
+            (text, text),
+            (text[: len(text) // 2], text[len(text) // 2 :]),
+        ):
+            expected = reference.find(title, body)
+            assert [(m.entity, m.name, m.token) for m in matcher.find(title, body)] == expected
+            assert matcher.mentions(title, body) == reference.mentions(title, body)
