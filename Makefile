@@ -9,13 +9,14 @@ PYTEST_ARGS ?=
 TEST_PROFILE ?= test
 TEST_DIRS := tests/unit tests/integration tests/e2e $(wildcard tests/reliability)
 
-.PHONY: help install venv stack-install run stop status test test-unit lint bench clean
+.PHONY: help install venv stack-install run stop status test test-unit lint bench clean reliability-long
 
 help:
 	@echo "make run    start Kafka, Redis, Prometheus, the worker and exporter; replay the sample articles"
 	@echo "make stop   stop every process started by make run (and any leftover test stack)"
 	@echo "make test   lint, then unit, integration and e2e tests on a private stack (ports 1xxxx)"
 	@echo "make lint   ruff + mypy;  make test-unit  hermetic tests only;  make bench  benchmarks"
+	@echo "make reliability-long   the fault matrix at full length"
 
 $(BIN)/.installed: pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PY))"; exit 1; }
@@ -40,7 +41,13 @@ test-unit: venv
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
 test: install lint
-	$(STACK) --profile $(TEST_PROFILE) run --fresh -- $(BIN)/pytest -q -p no:cacheprovider $(TEST_DIRS) $(PYTEST_ARGS)
+	$(STACK) --profile $(TEST_PROFILE) run --fresh -- $(BIN)/pytest -q -p no:cacheprovider -m "not long" $(TEST_DIRS) $(PYTEST_ARGS)
+
+# The fault matrix at full length: 10,000 articles, 60 s outages, a receiver down for 3 minutes.
+reliability-long: install
+	$(STACK) --profile $(TEST_PROFILE) run --fresh -- env NEWSMON_RELIABILITY_ARTICLES=10000 \
+	  NEWSMON_RELIABILITY_OUTAGE=60 NEWSMON_RELIABILITY_RECEIVER_OUTAGE=180 \
+	  $(BIN)/pytest -q -p no:cacheprovider -o timeout=900 tests/reliability $(PYTEST_ARGS)
 
 run: install
 	@bash ops/local/run.sh

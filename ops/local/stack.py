@@ -167,10 +167,7 @@ def install_kafka_jars() -> None:
 
 
 def missing_apt_packages() -> list[str]:
-    missing = []
-    if shutil.which("redis-server") is None:
-        missing.append(APT_PACKAGES["redis-server"])
-    return missing
+    return [package for command, package in APT_PACKAGES.items() if shutil.which(command) is None]
 
 
 def apt_install(packages: list[str]) -> None:

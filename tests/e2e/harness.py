@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -127,7 +128,8 @@ class Pipeline:
     def stop_worker(self, name: str = "w1", kill: bool = False) -> None:
         proc, _, _ = self.workers.pop(name)
         (self.stack_dir / "targets" / f"e2e-{self.tag}-{name}.json").unlink(missing_ok=True)
-        os.killpg(proc.pid, 9 if kill else 15)
+        with contextlib.suppress(ProcessLookupError):  # already exited (e.g. killed by the test)
+            os.killpg(proc.pid, 9 if kill else 15)
         proc.wait(60)
 
     def produce(
