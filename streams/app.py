@@ -73,10 +73,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         # The first await hands the message to the producer; the second waits for the broker's ack.
         return await (await outgoing[kind].send(key=key, value=value))
 
+    spikes = SpikeStep(store, settings.redis_prefix)
     step = TagStep(
         engine=lambda: holder.current, counter=counter, send=send, metrics=metrics,
-        max_bytes=settings.max_article_bytes, spikes=SpikeStep(store, settings.redis_prefix),
+        max_bytes=settings.max_article_bytes, spikes=spikes,
     )  # fmt: skip
+    spikes.publish = step.publish_alerts
     articles = app.topic(settings.topic_articles, key_type=bytes, value_type=bytes, value_serializer="raw")
 
     @app.agent(articles, name="newsmon.tag")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -82,11 +82,18 @@ def pick_evidence(raw: Sequence[bytes | str], since_minute: int, until_minute: i
 
 
 class SpikeStep:
-    """Evaluates candidates after each counted batch and returns the alerts to publish."""
+    """Evaluates candidates after each counted batch; publishes the alerts (when given `publish`)
+    before it records the new detector state, and returns the alerts it raised."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        publish: Callable[[list[Alert]], Awaitable[None]] | None = None,
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.publish = publish
         self._cas = client.register_script(_CAS_LUA)
 
     def _state_key(self, candidate: Candidate) -> str:
@@ -179,15 +186,20 @@ class SpikeStep:
                 decisions.append(decision)
         if state == start:
             return []
+        alerts = [await self._alert(detector, entity, decision) for decision in decisions]
+        # Published before the state is written: a crash in between re-sends under the same alert ids
+        # (deliveries are once per webhook-id) instead of losing the alert.
+        if alerts and self.publish is not None:
+            await self.publish(alerts)
         claimed = await self._cas(keys=[self._state_key(candidate)], args=[version, *_flat(state, version)])
         if not claimed:
-            return []  # another worker moved this detector on first; it publishes the alerts
+            return []  # another worker moved this detector on first; its alerts carry the same ids
         member = f"{detector.id}\t{entity}"
         if state.firing:
             await self.client.sadd(f"{self.prefix}spike:firing", member)
         else:
             await self.client.srem(f"{self.prefix}spike:firing", member)
-        return [await self._alert(detector, entity, decision) for decision in decisions]
+        return alerts
 
     async def _alert(self, detector: SpikeDetector, entity: str, decision: Decision) -> Alert:
         evidence: list[Evidence] = []

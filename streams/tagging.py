@@ -49,7 +49,7 @@ class Batch:
     alerts: list[tuple[int, Alert]] = field(default_factory=list)  # (index into tallies, alert)
     dead: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
     articles: list[Article] = field(default_factory=list)
-    spike_alerts: list[Alert] = field(default_factory=list)
+    spike_alerts: list[Alert] = field(default_factory=list)  # already published by the spike step
 
 
 def tag_batch(engine: Engine, messages: Sequence[Message], max_bytes: int, now: datetime) -> Batch:
@@ -139,10 +139,13 @@ class TagStep:
             recorded = await self.retrying(lambda: self.counter.tick(caught_up=caught_up))
             alerts = await self.spike_alerts(engine, recorded, [])
         self.observe_clock(recorded)
+        self.metrics.alerts.labels("spike").inc(len(alerts))
+
+    async def publish_alerts(self, alerts: list[Alert]) -> None:
+        """Send alerts and wait for the broker (spike alerts go out before their state is written)."""
         await asyncio.gather(
             *(self.send("alerts", a.id.encode(), a.model_dump_json().encode()) for a in alerts)
         )
-        self.metrics.alerts.labels("spike").inc(len(alerts))
 
     def observe_clock(self, recorded: Recorded) -> None:
         if recorded.clock_minute >= 0:
@@ -164,8 +167,7 @@ class TagStep:
         # Tagged messages and alerts are sent for redelivered articles too: the first delivery may have
         # died before its sends completed. Consumers key on article and alert ids.
         pending = [self.send("tagged", key.encode(), orjson.dumps(value)) for key, value, _ in batch.tagged]
-        alerts = [alert for _, alert in batch.alerts] + batch.spike_alerts
-        pending += [self.send("alerts", a.id.encode(), a.model_dump_json().encode()) for a in alerts]
+        pending += [self.send("alerts", a.id.encode(), a.model_dump_json().encode()) for _, a in batch.alerts]
         pending += [self.send("deadletter", key, orjson.dumps(value)) for key, value in batch.dead]
         await asyncio.gather(*pending)
 
