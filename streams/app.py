@@ -29,7 +29,7 @@ from streams.tagging import TagStep
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 500
-BATCH_WITHIN = 0.2  # seconds: latency bound for a partly filled batch
+BATCH_WITHIN = 0.05  # seconds a partly filled batch waits: at 200 articles/s a batch never fills
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
