@@ -8,6 +8,19 @@ BIN=.venv/bin
 eval "$("${STACK[@]}" env)"
 
 "${STACK[@]}" up
+# The demo watchlist: ops/watchlist.yaml plus a rule and a spike detector that the sample's planted
+# raqqa burst (2026-11-21 12:00-12:10 UTC) sets off; alerts show in `streams.top` and on news.alerts.
+export NEWSMON_WATCHLIST=.run/run/watchlist.yaml
+$BIN/python - <<'PY'
+import yaml
+data = yaml.safe_load(open("ops/watchlist.yaml", encoding="utf-8"))
+data["rules"] = [{"id": "carter_raqqa", "expr": "carter AND raqqa", "webhooks": [],
+                  "description": "Carter and Raqqa in one article"}]
+data["spikes"] = [{"id": "raqqa_burst", "entities": ["raqqa"], "window": "10m", "baseline": "1h", "min_count": 30,
+                   "ratio": 4, "min_sources": 3, "warmup": "1h", "cooldown": "3h", "webhooks": []}]
+with open(".run/run/watchlist.yaml", "w", encoding="utf-8") as out:
+    yaml.safe_dump(data, out, allow_unicode=True, sort_keys=False)
+PY
 $BIN/python -m streams.topics
 "${STACK[@]}" start worker -- $BIN/faust -A streams.app worker -l info --web-port "$NEWSMON_WORKER_WEB_PORT"
 "${STACK[@]}" start exporter -- $BIN/python -m streams.exporter
@@ -26,6 +39,8 @@ newsmon is running (profile "run"; logs in .run/run/logs/):
   Prometheus         $NEWSMON_PROMETHEUS_URL/graph?g0.expr=sum%20by%20(entity)(rate(newsmon_entity_mentions_total%5B1m%5D))
   Kafka              $NEWSMON_KAFKA_BOOTSTRAP  topics news.articles news.tagged news.alerts news.deadletter
   Redis              $NEWSMON_REDIS_URL  (HGETALL nm:w:60 = mentions per entity in the last hour of stream time)
+  Watchlist          $NEWSMON_WATCHLIST (ops/watchlist.yaml + a demo rule and spike detector;
+                     the sample's planted raqqa burst raises a spike alert about 25 s into the replay)
 
 Live view:             $BIN/python -m streams.top
 Tag articles offline:  $BIN/python -m producers files ops/sample/seed --stdout | $BIN/python -m streams.tag --watchlist ops/watchlist.yaml
