@@ -113,7 +113,12 @@ class Pipeline:
         ]
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                cmd, env=self.env, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                env=self.env,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.workers[name] = (proc, port, log)
         target = self.stack_dir / "targets" / f"e2e-{self.tag}-{name}.json"
