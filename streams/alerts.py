@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
 
@@ -39,6 +39,32 @@ def entry_label(section: str, index: int, raw: object) -> str:
     if isinstance(raw, Mapping) and isinstance(raw.get("id"), str):
         label += f" (id {raw['id']!r})"
     return label
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Entry = TypeVar("Entry", bound=HasId)
+
+
+def load_list_section(
+    raw: Any, section: str, kind: str, error: type[SpecError], load: Callable[[str, Any], Entry]
+) -> tuple[Entry, ...]:
+    """Load every entry of a list section (``rules``, ``spikes``) with `load(label, item)`; ids must be unique."""
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise error(section, f"must be a list of {kind}")
+    loaded: list[Entry] = []
+    first_index: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        label = entry_label(section, index, item)
+        entry = load(label, item)
+        if entry.id in first_index:
+            raise error(label, f"duplicate id (also {section}[{first_index[entry.id]}])")
+        first_index[entry.id] = index
+        loaded.append(entry)
+    return tuple(loaded)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

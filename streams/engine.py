@@ -12,7 +12,7 @@ from streams.matcher import Matcher
 from streams.metrics import WorkerMetrics
 from streams.rules import RuleSet, load_rules
 from streams.spikes import SpikeDetector, load_spikes
-from streams.watchlist import Watchlist, WatchlistError, load_watchlist
+from streams.watchlist import Watchlist, WatchlistError, file_stamp, load_watchlist
 from streams.webhooks import Receiver, load_receivers
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,11 @@ class EngineHolder:
         self.path = path
         self.metrics = metrics
         self.current = build_engine(path)
-        self._stamp = _stamp(path)
+        self._stamp = file_stamp(path)
         self._announce()
 
     def reload(self) -> bool:
-        self._stamp = _stamp(self.path)
+        self._stamp = file_stamp(self.path)
         try:
             engine = build_engine(self.path)
         except (OSError, ValueError) as err:
@@ -71,7 +71,7 @@ class EngineHolder:
         return True
 
     def reload_if_changed(self) -> bool:
-        return self.reload() if _stamp(self.path) != self._stamp else False
+        return self.reload() if file_stamp(self.path) != self._stamp else False
 
     def _announce(self) -> None:
         self.metrics.watch_entities(self.current.entity_ids)
@@ -79,11 +79,3 @@ class EngineHolder:
         log.info("watchlist %s: %d entities, %d rules, %d spike detectors, %d receivers", self.path,
                  len(self.current.entity_ids), len(self.current.rules.rules), len(self.current.spikes),
                  len(self.current.receivers))  # fmt: skip
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size

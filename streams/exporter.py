@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from streams.counting import DEFAULT_WINDOWS
 from streams.settings import Settings, get_settings
 from streams.spikes import SpikeDetector, SpikeState, load_spikes
-from streams.watchlist import WatchlistError, load_watchlist
+from streams.watchlist import WatchlistError, file_stamp, load_watchlist
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,10 @@ class ViewSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.view = load_view(path)
-        self._stamp = _stamp(path)
+        self._stamp = file_stamp(path)
 
     def current(self) -> WatchView:
-        stamp = _stamp(self.path)
+        stamp = file_stamp(self.path)
         if stamp != self._stamp:
             self._stamp = stamp
             try:
@@ -83,14 +83,6 @@ class ViewSource:
             except (OSError, ValueError) as err:
                 log.error("watchlist reload rejected, keeping the previous one: %s", err)
         return self.view
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
 
 
 # --- reading Redis -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from streams.alerts import (
     SpecError,
     SpecId,
     describe_validation_error,
-    entry_label,
+    load_list_section,
     rule_alert_id,
 )
 from streams.article import Article
@@ -497,18 +497,11 @@ def positions_of(matches: Iterable[HasEntityToken]) -> dict[str, list[int]]:
 
 def load_rules(raw: Sequence[Any], entities: Collection[str], receivers: Collection[str]) -> RuleSet:
     """Validate and compile the ``rules`` section; raises RuleError naming the entry and the problem."""
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
-        raise RuleError("rules", "must be a list of rules")
-    compiled: list[CompiledRule] = []
-    first_index: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        label = entry_label("rules", index, item)
-        rule = _load_rule(label, item, entities, receivers)
-        if rule.id in first_index:
-            raise RuleError(label, f"duplicate id (also rules[{first_index[rule.id]}])")
-        first_index[rule.id] = index
-        compiled.append(rule)
-    return RuleSet(tuple(compiled))
+    return RuleSet(
+        load_list_section(
+            raw, "rules", "rules", RuleError, lambda label, item: _load_rule(label, item, entities, receivers)
+        )
+    )
 
 
 def _load_rule(label: str, item: Any, entities: Collection[str], receivers: Collection[str]) -> CompiledRule:

@@ -16,8 +16,8 @@ from streams.alerts import (
     SpecError,
     SpecId,
     describe_validation_error,
-    entry_label,
     format_duration,
+    load_list_section,
     parse_duration,
     spike_alert_id,
 )
@@ -366,18 +366,13 @@ def load_spikes(
     raw: Sequence[Any], entities: Collection[str], receivers: Collection[str]
 ) -> tuple[SpikeDetector, ...]:
     """Validate and compile the ``spikes`` section; raises SpikeError naming the entry and the problem."""
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
-        raise SpikeError("spikes", "must be a list of spike detectors")
-    detectors: list[SpikeDetector] = []
-    first_index: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        label = entry_label("spikes", index, item)
-        detector = _load_spike(label, item, entities, receivers)
-        if detector.id in first_index:
-            raise SpikeError(label, f"duplicate id (also spikes[{first_index[detector.id]}])")
-        first_index[detector.id] = index
-        detectors.append(detector)
-    return tuple(detectors)
+    return load_list_section(
+        raw,
+        "spikes",
+        "spike detectors",
+        SpikeError,
+        lambda label, item: _load_spike(label, item, entities, receivers),
+    )
 
 
 def _load_spike(

@@ -213,3 +213,12 @@ def _reject_shared_names(entities: tuple[Entity, ...], source: str) -> None:
                     f"{_where(first_index, entities[first_index].id)} ({first_name!r}); "
                     f"both normalize to {' '.join(key)!r}"
                 )
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) of a watchlist file, to notice edits without reading it; None when missing."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size

@@ -26,6 +26,18 @@ from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "ops" / "sample"
+# The rule and spike detector the e2e and reliability tests deploy; the sample's planted raqqa
+# burst fires the spike at 2026-11-21T12:02Z.
+RULE = {
+    "id": "carter_raqqa",
+    "expr": "carter AND raqqa",
+    "severity": "critical",
+    "description": "Carter and Raqqa",
+}
+SPIKE = {
+    "id": "raqqa_burst", "entities": ["raqqa"], "window": "10m", "baseline": "1h", "min_count": 30,
+    "ratio": 4, "min_sources": 3, "warmup": "1h", "cooldown": "3h", "severity": "warning",
+}  # fmt: skip
 SECRET = "whsec_" + "ZTJlLXRlc3Qtc2VjcmV0LWtleS0xMjM0NTY3OA=="  # base64 of a fixed test key
 
 

@@ -9,7 +9,6 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.settings import Settings
-from tests.e2e.harness import ROOT, SECRET, Pipeline, base_watchlist, free_port, lines_of, sample_articles
+from tests.e2e.harness import ROOT, Pipeline, free_port, lines_of, sample_articles
 from tests.e2e.receiver import Receiver
-from tests.e2e.test_pipeline import RULE, SPIKE
 
 pytestmark = pytest.mark.e2e
 GRAFANA = ROOT / "ops" / "grafana"
@@ -102,23 +99,6 @@ class Exporter:
 
 def register(target: Path, port: int, tag: str) -> None:
     target.write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": {"e2e": tag}}]))
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver(SECRET).start()
-    yield hook
-    hook.stop()
-
-
-@pytest.fixture
-def pipeline(
-    stack_settings: Settings, stack_dir: Path, tmp_path: Path, receiver: Receiver
-) -> Iterator[Pipeline]:
-    watchlist = base_watchlist({"rules": [RULE], "spikes": [SPIKE]}, receiver.url)
-    deployment = Pipeline(stack_settings, tmp_path, stack_dir, watchlist)
-    yield deployment
-    deployment.close()
 
 
 def test_every_panel_query_parses_and_has_data_after_a_replay(

@@ -7,42 +7,18 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from streams.settings import Settings
 from streams.watchlist import parse_watchlist
-from tests.e2e.harness import SECRET, Pipeline, base_watchlist, lines_of, sample_articles, sample_expected
+from tests.e2e.harness import Pipeline, lines_of, sample_articles, sample_expected
 from tests.e2e.receiver import Receiver
-from tests.e2e.test_pipeline import RULE, SPIKE, rule_hits
+from tests.e2e.test_pipeline import rule_hits
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver(SECRET).start()
-    yield hook
-    hook.stop()
-
-
-@pytest.fixture
-def pipeline(
-    stack_settings: Settings, stack_dir: Path, tmp_path: Path, receiver: Receiver
-) -> Iterator[Pipeline]:
-    deployment = Pipeline(
-        stack_settings,
-        tmp_path,
-        stack_dir,
-        base_watchlist({"rules": [RULE], "spikes": [SPIKE]}, receiver.url),
-    )
-    yield deployment
-    deployment.close()
 
 
 def minute_of(article: dict[str, Any]) -> int:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from streams.settings import Settings
 from tests.e2e.harness import (
     SAMPLE,
-    SECRET,
     Pipeline,
     base_watchlist,
     expected_window,
@@ -23,33 +19,6 @@ from tests.e2e.harness import (
 from tests.e2e.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
-RULE = {
-    "id": "carter_raqqa",
-    "expr": "carter AND raqqa",
-    "severity": "critical",
-    "description": "Carter and Raqqa",
-}
-SPIKE = {
-    "id": "raqqa_burst", "entities": ["raqqa"], "window": "10m", "baseline": "1h", "min_count": 30,
-    "ratio": 4, "min_sources": 3, "warmup": "1h", "cooldown": "3h", "severity": "warning",
-}  # fmt: skip
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver(SECRET).start()
-    yield hook
-    hook.stop()
-
-
-@pytest.fixture
-def pipeline(
-    stack_settings: Settings, stack_dir: Path, tmp_path: Path, receiver: Receiver
-) -> Iterator[Pipeline]:
-    watchlist = base_watchlist({"rules": [RULE], "spikes": [SPIKE]}, receiver.url)
-    deployment = Pipeline(stack_settings, tmp_path, stack_dir, watchlist)
-    yield deployment
-    deployment.close()
 
 
 def minute_of_iso(stamp: str) -> int:

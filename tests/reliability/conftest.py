@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings
-from tests.e2e.harness import SECRET, Pipeline, base_watchlist
-from tests.reliability.faults import RULE, SPIKE, FlakyReceiver, ensure_stack_up
+from tests.e2e.harness import RULE, SECRET, SPIKE, Pipeline, base_watchlist
+from tests.reliability.faults import FlakyReceiver, ensure_stack_up
 
 
 @pytest.fixture(autouse=True)

@@ -29,16 +29,6 @@ from tests.e2e.receiver import Receiver
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "ops" / "local" / "stack.py"
 WINDOWS = (1, 5, 60, 1440)
-RULE = {
-    "id": "carter_raqqa",
-    "expr": "carter AND raqqa",
-    "severity": "critical",
-    "description": "Carter and Raqqa",
-}
-SPIKE = {
-    "id": "raqqa_burst", "entities": ["raqqa"], "window": "10m", "baseline": "1h", "min_count": 30,
-    "ratio": 4, "min_sources": 3, "warmup": "1h", "cooldown": "3h", "severity": "warning",
-}  # fmt: skip
 # The planted burst of the sample (tests/e2e/test_pipeline.py): one firing and one resolved alert.
 SPIKE_ALERTS = {("firing", "2026-11-21T12:02:00Z"), ("resolved", "2026-11-21T12:15:00Z")}
 
