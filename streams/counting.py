@@ -271,19 +271,12 @@ class Counter:
         """Report caught-up partitions and advance the clock past idle ones when no articles arrive."""
         return await self.record([], now, caught_up)
 
-    async def clock_minute(self) -> int:
-        value = await self.client.get(self.prefix + "clock")
-        return int(value) if value is not None else -1
-
     async def window(self, minutes: int) -> dict[str, int]:
         """Mentions per entity in the sliding window of `minutes` ending at the stream clock."""
         return _ints(await self.client.hgetall(f"{self.prefix}w:{self._known(minutes)}"))
 
     async def distinct_sources(self, minutes: int) -> dict[str, int]:
         return _ints(await self.client.hgetall(f"{self.prefix}wd:{self._known(minutes)}"))
-
-    async def minute(self, minute: int) -> dict[str, int]:
-        return _ints(await self.client.hgetall(f"{self.prefix}m:{minute}"))
 
     def _known(self, minutes: int) -> int:
         if minutes not in self.windows:

@@ -288,15 +288,15 @@ def write_watchlist(
 ) -> Path:
     import yaml
 
-    data = yaml.safe_load((REPO / "ops" / "watchlist.yaml").read_text(encoding="utf-8"))
-    data.update(extra or {})
-    if receiver_url is not None:
-        data["webhooks"] = {
-            "bench": {
-                "url": receiver_url, "secret_env": "NEWSMON_BENCH_WEBHOOK_SECRET", "max_attempts": 40,
-                "backoff_initial": "200ms", "backoff_max": "4s", "rate_limit_per_s": 1000, "timeout": "2s",
-            }
-        }  # fmt: skip
+    from tests.e2e.harness import base_watchlist
+
+    data = base_watchlist(
+        extra,
+        receiver_url,
+        receiver="bench",
+        secret_env="NEWSMON_BENCH_WEBHOOK_SECRET",
+        rate_limit_per_s=1000,
+    )
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
 

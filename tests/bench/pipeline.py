@@ -282,7 +282,7 @@ def hotspots(collapsed: Path, top: int = 25) -> tuple[list[tuple[str, float]], l
 BUCKETS = (
     ("decode + validate + match + rules (tag_batch)", ("tag_batch (",)),
     ("Redis: the counting Lua call", ("Counter.record (",)),
-    ("Redis: spike detector", ("SpikeStep.", "TagStep.spikes_for")),
+    ("Redis: spike detector", ("SpikeStep.", "TagStep.spike_alerts")),
     ("publish (Faust sends)", ("create_app.<locals>.send (", "TagStep.publish (", "Topic.send (", "_send_now", "publish_message")),
     ("metrics (observe, /metrics page)", ("TagStep.observe (", "metrics_page")),
     ("Faust consume path", ("Fetcher._fetcher", "_drain_messages", "WorkerThread.run", "Stream._c_aiter",

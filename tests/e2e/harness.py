@@ -210,14 +210,22 @@ class Pipeline:
         return messages
 
 
-def base_watchlist(extra: Mapping[str, Any] | None = None, receiver_url: str | None = None) -> dict[str, Any]:
+def base_watchlist(
+    extra: Mapping[str, Any] | None = None,
+    receiver_url: str | None = None,
+    *,
+    receiver: str = "e2e",
+    secret_env: str = "NEWSMON_E2E_WEBHOOK_SECRET",
+    rate_limit_per_s: float = 200,
+) -> dict[str, Any]:
+    """ops/watchlist.yaml plus `extra` sections, and one fast-retrying receiver when a URL is given."""
     data = yaml.safe_load((ROOT / "ops" / "watchlist.yaml").read_text(encoding="utf-8"))
     data.update(extra or {})
     if receiver_url is not None:
         data["webhooks"] = {
-            "e2e": {
-                "url": receiver_url, "secret_env": "NEWSMON_E2E_WEBHOOK_SECRET", "max_attempts": 40,
-                "backoff_initial": "200ms", "backoff_max": "4s", "rate_limit_per_s": 200, "timeout": "2s",
+            receiver: {
+                "url": receiver_url, "secret_env": secret_env, "max_attempts": 40, "backoff_initial": "200ms",
+                "backoff_max": "4s", "rate_limit_per_s": rate_limit_per_s, "timeout": "2s",
             }
         }  # fmt: skip
     return data
