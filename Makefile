@@ -18,8 +18,10 @@ help:
 	@echo "make lint   ruff + mypy;  make test-unit  hermetic tests only;  make bench  benchmarks"
 	@echo "make reliability-long   the fault matrix at full length"
 
-$(BIN)/.installed: pyproject.toml
+# Rebuilt when the C extension changes: an editable install does not recompile it by itself.
+$(BIN)/.installed: pyproject.toml streams/_scan.c
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PY))"; exit 1; }
+	$(STACK) build-tools
 	@$(PY) -m venv $(VENV) || { echo "python3 -m venv failed: install it with: apt-get install python3-venv"; exit 1; }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

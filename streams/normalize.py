@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import unicodedata
+from array import array
 from collections.abc import Iterable, Iterator
 
 # Bidi and zero-width marks: invisible, never part of a word.
@@ -213,6 +214,7 @@ class _Codec:
         self._translation = bytes(translation)
         self._deleted = bytes(deleted)
         self._ascii_translation = bytes(self._byte_of(normalize(chr(b))) for b in range(128)) + bytes(128)
+        self._decoding = decoding
 
     def _byte_of(self, folded: str) -> int:
         return self.alphabet.code(folded) if len(folded) == 1 and is_token_char(folded) else SPACE
@@ -227,6 +229,20 @@ class _Codec:
             return self.alphabet.encode_normal(normalize(text))
         return raw.translate(self._translation, self._deleted)
 
+    def scan_table(self) -> bytes:
+        """The fast path above as one table for streams/_scan.c: BMP code point → internal byte,
+        SCAN_DROPPED, or SCAN_UNKNOWN (the text then takes the slow path); native-endian uint16."""
+        table = array("H", [SCAN_UNKNOWN]) * 0x10000
+        deleted = set(self._deleted)
+        for byte, ch in enumerate(self._decoding[1:], start=1):
+            table[ord(ch)] = SCAN_DROPPED if byte in deleted else self._translation[byte]
+        for code_point in range(0x80):
+            table[code_point] = self._ascii_translation[code_point]
+        return table.tobytes()
+
+
+SCAN_DROPPED = 0x100
+SCAN_UNKNOWN = 0x200
 
 _CODEC = _Codec()
 
@@ -234,6 +250,11 @@ _CODEC = _Codec()
 # Internal byte form of a text (see above); a separator run may be several spaces. A bound method
 # rather than a wrapper function: this is on the per-article hot path.
 internal_form = _CODEC.internal
+
+
+def scan_table() -> bytes:
+    """Code point → internal byte table of the fast path, for streams/_scan.c."""
+    return _CODEC.scan_table()
 
 
 def internal_form_of_normal(normal: str) -> bytes:

@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -215,6 +216,15 @@ def install_prometheus() -> None:
     subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(tmp)], check=True)
     shutil.rmtree(PROM_ROOT, ignore_errors=True)
     tmp.rename(PROM_ROOT)
+
+
+def install_build_tools() -> None:
+    """gcc and this Python's headers: pip compiles the matcher's C extension (streams/_scan.c)."""
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    missing = [] if shutil.which("gcc") else ["gcc"]
+    if not headers.exists():
+        missing.append(f"python{sys.version_info.major}.{sys.version_info.minor}-dev")
+    apt_install(missing)
 
 
 def install() -> None:
@@ -591,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="run")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("install", help="install redis-server, Prometheus and the Kafka jars (cached)")
+    sub.add_parser("build-tools", help="install gcc and the Python headers if missing (for pip)")
     p_up = sub.add_parser("up", help="start services and wait until ready")
     p_up.add_argument("--fresh", action="store_true", help="stop everything and wipe data first")
     p_up.add_argument("services", nargs="*", help=f"any of {', '.join(INFRA)} (default: all)")
@@ -617,6 +628,8 @@ def dispatch(args: argparse.Namespace, profile: Profile) -> int:
     command = args.command
     if command == "install":
         install()
+    elif command == "build-tools":
+        install_build_tools()
     elif command == "up":
         up(profile, args.services, args.fresh)
     elif command == "down":

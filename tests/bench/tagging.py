@@ -373,7 +373,7 @@ def main() -> None:
 
     print(
         f"{'names':>6} {'MB/s':>7} {'articles/s':>10} {'ceiling MB/s':>12} {'ratio':>6} {'build s':>7} "
-        f"{'py MB':>6} {'AC MB':>6} {'RSS MB':>6} {'patterns':>8} {'hits/art':>8}"
+        f"{'py MB':>6} {'scan MB':>7} {'RSS MB':>6} {'patterns':>8} {'hits/art':>8}"
         + ("  reference" if not args.no_check else "")
     )
     for size, entities in watchlists.items():
@@ -387,7 +387,7 @@ def main() -> None:
         stats = matcher.stats()
         row = (
             f"{size:>6} {total / 1e6 / seconds:7.1f} {len(corpus) / seconds:10.0f} {total / 1e6 / ceiling:12.1f} "
-            f"{ceiling / seconds:6.1%} {build_seconds:7.2f} {retained / 1e6:6.1f} {stats.automaton_bytes / 1e6:6.1f} "
+            f"{ceiling / seconds:6.1%} {build_seconds:7.2f} {retained / 1e6:6.1f} {stats.scanner_bytes / 1e6:7.1f} "
             f"{rss / 1e6:6.1f} {stats.patterns:8} {counted / len(corpus):8.1f}"
         )
         if not args.no_check:
