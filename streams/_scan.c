@@ -17,7 +17,6 @@
 #define UNKNOWN 0x200 /* table value: not handled here; Python normalizes the text instead */
 #define TABLE_SIZE 0x10000
 #define SPACE 0x20
-#define HASH_SEED 0x9E3779B97F4A7C15ULL
 
 typedef struct {
     uint32_t tag; /* the top half of the token's hash */
@@ -69,7 +68,7 @@ static inline uint32_t tag_of(uint64_t h) { return (uint32_t)((h * 0x9E3779B97F4
 
 static uint32_t tag_bytes(const uint8_t *bytes, Py_ssize_t length)
 {
-    uint64_t h = HASH_SEED;
+    uint64_t h = 0;
     for (Py_ssize_t i = 0; i < length; i++)
         h = step(h, bytes[i]);
     return tag_of(h);
@@ -334,11 +333,13 @@ static int look_up_pending(const Scanner *s, const uint8_t *out, const uint64_t 
 #define PUT(VALUE)                                                                                 \
     do {                                                                                           \
         uint8_t byte_ = (VALUE);                                                                   \
-        uint64_t space_ = byte_ == SPACE, inside_ = space_ - 1; /* all ones inside a token */      \
+        uint64_t space_ = byte_ == SPACE;                                                          \
         records[count] = ((uint64_t)tag_of(h) << 32) | (uint64_t)o;                                \
         count += space_ & in_token;                                                                \
-        h = (step(h, byte_) & inside_) | (HASH_SEED & ~inside_);                                   \
-        in_token = inside_ & 1;                                                                    \
+        /* and, rotate, xor: the shortest chain that also restarts the hash at a token's start */   \
+        h = step(h & carry, byte_);                                                                \
+        carry = space_ - 1; /* all ones when this byte belongs to a token */                       \
+        in_token = carry & 1;                                                                      \
         out[o++] = byte_;                                                                          \
     } while (0)
 
@@ -370,7 +371,7 @@ static int translate(const Scanner *s, PyObject *text, uint8_t *restrict out, Py
     const uint16_t *restrict table = s->table;
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t length = PyUnicode_GET_LENGTH(text), count = 0, o = *position;
-    uint64_t in_token = 0, h = HASH_SEED;
+    uint64_t in_token = 0, carry = 0, h = 0;
     switch (PyUnicode_KIND(text)) {
     case PyUnicode_1BYTE_KIND:
         TRANSLATE(Py_UCS1);
@@ -462,7 +463,7 @@ static PyObject *Scanner_find(Scanner *s, PyObject *arg)
     RawHits raw;
     raw_hits_init(&raw);
     Py_ssize_t token_start = -1;
-    uint64_t h = HASH_SEED;
+    uint64_t h = 0;
     int failed = 0;
     for (Py_ssize_t i = 0; !failed && i <= view.len; i++) {
         if (i < view.len && bytes[i] != SPACE) {
@@ -479,7 +480,7 @@ static PyObject *Scanner_find(Scanner *s, PyObject *arg)
         if (id >= 0 && token_start > 0 && i < view.len)
             failed = raw_hits_add(&raw, token_start, i, id) < 0;
         token_start = -1;
-        h = HASH_SEED;
+        h = 0;
     }
     PyObject *hits = failed ? NULL : matches(s, bytes, view.len, &raw);
     raw_hits_free(&raw);
