@@ -319,14 +319,14 @@ def _tag_all(matcher: Matcher, corpus: list[Article]) -> None:
 
 
 def _rss_bytes() -> int:
-    """Resident memory (Linux): counts the automaton's native allocations, which tracemalloc cannot see."""
+    """Resident memory (Linux): counts the C scanner's tables, which tracemalloc cannot see."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * 4096
 
 
 def _build(entities: Entities) -> tuple[Matcher, float, int, int]:
     """The matcher, its build time, and its memory: Python objects (a second, traced build, since
-    tracemalloc slows allocation) and resident memory (which includes the native automaton)."""
+    tracemalloc slows allocation) and resident memory (which includes the C scanner's tables)."""
     gc.collect()
     rss_before = _rss_bytes()
     start = time.perf_counter()

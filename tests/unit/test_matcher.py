@@ -430,3 +430,14 @@ def test_tokens_around_the_anchor_across_separator_runs(left: str, right: str) -
             expected = reference.find(title, body)
             assert [(m.entity, m.name, m.token) for m in matcher.find(title, body)] == expected
             assert matcher.mentions(title, body) == reference.mentions(title, body)
+
+
+def test_names_that_normalize_alike_compile_once_and_the_first_listed_wins() -> None:
+    matcher = Matcher({"erdogan": ["أردوغان", "اردوغان", "إردوغان"], "other": ["اردوغان"]})
+    assert matcher.stats().names == 1
+    found = matcher.find("", "قال اردوغان وإردوغان")
+    assert [(m.entity, m.name, m.token) for m in found] == [
+        ("erdogan", "أردوغان", 1),
+        ("erdogan", "أردوغان", 2),
+    ]
+    assert matcher.mentions("", "قال اردوغان وإردوغان") == {"erdogan": 2}
