@@ -60,7 +60,7 @@ typedef struct {
     size_t name_bytes; /* held by the name tables above */
 } Scanner;
 
-/* The per-byte step is a rotate and an xor (a two-cycle dependency chain); the tag is the top half
+/* The per-byte step is a rotate and an xor (a short dependency chain); the tag is the top half
  * of one multiply (Fibonacci hashing), which every bit of the step hash reaches. */
 static inline uint64_t step(uint64_t h, uint8_t byte) { return ((h << 7) | (h >> 57)) ^ byte; }
 
