@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, cast
 
 import faust
 import redis.asyncio as aioredis
 from aiohttp.web import Response
+from aiokafka import AIOKafkaProducer
 from faust.streams import Stream
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.web import Request, View
 from faust.web import Response as WebResponse
+from mode import Seconds
+from mode.services import WaitResults
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.counting import Counter
@@ -25,11 +29,50 @@ from streams.kafka_options import faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings, get_settings
 from streams.spiking import SpikeStep
-from streams.tagging import TagStep
+from streams.tagging import TagStep, send_batched
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05  # seconds a partly filled batch waits: at 200 articles/s a batch never fills
+# Bytes per producer batch (one per partition): a whole batch's tagged records fit in one.
+PRODUCER_BATCH_BYTES = 512 * 1024
+
+
+class DirectDrainConsumer(aiokafka_driver.Consumer):
+    """Faust's aiokafka consumer without four tasks per message.
+
+    Faust's fetcher loop (`Consumer._drain_messages`, private) hands every message to the conductor
+    as `await self.wait_first(callback(message), self.suspend_flow.wait())`: a task each for the
+    callback, the suspend-flow, stopped and crashed events, an `asyncio.wait`, three cancellations;
+    ~100 µs of CPU per article in docs/benchmarks.md, the largest cost in the worker. The callback
+    (decode, put on the stream's queue) practically never suspends, so while no rebalance has
+    suspended the flow it is awaited directly. A rebalance that starts meanwhile still stops the
+    fetcher, which cancels it, and from then on the suspended flow takes Faust's own path.
+    tests/unit/test_app.py fails if Faust's fetcher loop stops calling `wait_first` this way.
+    """
+
+    async def wait_first(self, *coros: Any, timeout: Seconds | None = None) -> WaitResults:
+        if timeout is None and len(coros) == 2 and self._is_suspend_wait(coros[1]):
+            coros[1].close()
+            return WaitResults([coros[0]], [await coros[0]], False)
+        return await super().wait_first(*coros, timeout=timeout)  # type: ignore[arg-type]  # None: mode's default
+
+    def _is_suspend_wait(self, awaitable: Any) -> bool:
+        """`awaitable` is an unstarted `self.suspend_flow.wait()`, and the flow is not suspended."""
+        code, frame = getattr(awaitable, "cr_code", None), getattr(awaitable, "cr_frame", None)
+        flow = self.suspend_flow
+        return (
+            code is type(flow).wait.__code__
+            and frame is not None
+            and frame.f_locals.get("self") is flow
+            and not flow.is_set()
+        )
+
+
+class DirectDrainTransport(aiokafka_driver.Transport):
+    """The `kafka://` transport, with DirectDrainConsumer."""
+
+    Consumer = DirectDrainConsumer
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
@@ -43,6 +86,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         web_bind=settings.worker_web_bind,
         topic_partitions=settings.topic_partitions,
         producer_acks=-1,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_commit_every=BATCH_SIZE,
         consumer_auto_offset_reset="earliest",
         topic_disable_leader=True,
@@ -50,6 +94,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
     )
+    app.transport = DirectDrainTransport(app.conf.broker_consumer, app)  # before any topic needs it
     metrics = WorkerMetrics(registry or CollectorRegistry())
     holder = EngineHolder(settings.watchlist, metrics)
     store = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
@@ -73,10 +118,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         # The first await hands the message to the producer; the second waits for the broker's ack.
         return await (await outgoing[kind].send(key=key, value=value))
 
+    async def send_batch(kind: str, records: Sequence[tuple[bytes, bytes, int | None]]) -> None:
+        await send_batched(started_producer(app), topics[kind], records, settings.topic_articles)
+
     spikes = SpikeStep(store, settings.redis_prefix)
     step = TagStep(
         engine=lambda: holder.current, counter=counter, send=send, metrics=metrics,
-        max_bytes=settings.max_article_bytes, spikes=spikes,
+        max_bytes=settings.max_article_bytes, spikes=spikes, send_batch=send_batch,
     )  # fmt: skip
     spikes.publish = step.publish_alerts
     articles = app.topic(settings.topic_articles, key_type=bytes, value_type=bytes, value_serializer="raw")
@@ -141,6 +189,18 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         )
 
     return app
+
+
+def started_producer(app: faust.App) -> AIOKafkaProducer:
+    """Faust's started aiokafka producer, for whole-batch sends on its connection and settings.
+
+    Faust has no public accessor: `Producer._ensure_producer()` is private (faust-streaming 0.15).
+    tests/unit/test_app.py fails if it disappears or stops returning an AIOKafkaProducer.
+    """
+    producer = cast(Any, app.producer)._ensure_producer()
+    if not isinstance(producer, AIOKafkaProducer):
+        raise TypeError(f"Faust's producer is a {type(producer).__name__}, not an AIOKafkaProducer")
+    return producer
 
 
 def caught_up_partitions(app: faust.App, topic: str) -> list[int]:

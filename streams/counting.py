@@ -33,12 +33,86 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 DEFAULT_WINDOWS = (1, 5, 60, 1440)
 DAY = 86400
 
-_RECORD_LUA = """
+# The spike detectors' reads and writes of one call (see streams.spiking), given `spec` (JSON from
+# spiking.SpikeStep.request), the clock before and after the call, the entities whose window counts
+# changed (a set) and which articles were fresh (nil: all). Keeps fresh articles' evidence, starts the
+# detectors, and returns as JSON the firing pairs, detector starts, and the per-minute counts, sources
+# and states of every detector/entity pair to evaluate: what evaluation reads, without another trip.
+SPIKE_SECTION_LUA = """
+local function spike_section(p, before, clock, touched, fresh, spec)
+  local out = {started = {}, states = {}, counts = {}, sources = {}}
+  for _, ev in ipairs(spec.evidence) do
+    if fresh == nil or fresh[ev[1]] == 1 then
+      for j = 2, #ev, 2 do
+        local key = p .. 'ev:' .. ev[j]
+        redis.call('LPUSH', key, ev[j + 1])
+        redis.call('LTRIM', key, 0, spec.kept - 1)
+        redis.call('EXPIRE', key, spec.ttl)
+      end
+    end
+  end
+  for k, d in ipairs(spec.detectors) do
+    local key = p .. 'spike:' .. d.id .. ':started'
+    if clock >= 0 then redis.call('SET', key, clock * 60, 'NX') end
+    out.started[k] = redis.call('GET', key)
+  end
+  out.firing = redis.call('SMEMBERS', p .. 'spike:firing')
+  if clock < 0 then return cjson.encode(out) end
+  -- The pairs streams.spiking.candidates picks: changed entities, and every firing pair.
+  local todo, seen, entities, wanted, span, widest = {}, {}, {}, {}, 0, 0
+  local function consider(d, entity)
+    local member = d.id .. '\t' .. entity
+    if seen[member] then return end
+    seen[member] = true
+    todo[#todo + 1] = {d.id, entity}
+    if not wanted[entity] then wanted[entity] = true; entities[#entities + 1] = entity end
+    span = math.max(span, d.span)
+    widest = math.max(widest, d.window)
+  end
+  local by_id = {}
+  for _, d in ipairs(spec.detectors) do
+    by_id[d.id] = d
+    local applies = {}
+    if d.entities ~= '*' then for _, e in ipairs(d.entities) do applies[e] = true end end
+    for entity, _ in pairs(touched) do
+      if d.entities == '*' or applies[entity] then consider(d, entity) end
+    end
+  end
+  for _, member in ipairs(out.firing) do
+    local id, entity = string.match(member, '^([^\t]*)\t(.*)$')
+    if id and by_id[id] then consider(by_id[id], entity) end
+  end
+  if #todo == 0 then return cjson.encode(out) end
+  local from = clock
+  if before >= 0 and clock > before then from = math.max(before + 1, clock - spec.max_steps + 1) end
+  out.first, out.source_from = from - span + 1, from - widest + 1
+  for minute = out.first, clock do
+    out.counts[#out.counts + 1] = redis.call('HMGET', p .. 'm:' .. minute, unpack(entities))
+  end
+  for minute = out.source_from, clock do
+    local flat, keep = redis.call('HGETALL', p .. 'ms:' .. minute), {}
+    for j = 1, #flat, 2 do
+      if wanted[string.match(flat[j], '^[^\t]*')] then keep[#keep + 1] = flat[j] end
+    end
+    out.sources[#out.sources + 1] = keep
+  end
+  for _, pair in ipairs(todo) do
+    out.states[#out.states + 1] = {pair[1], pair[2], redis.call('HGETALL', p .. 'spike:' .. pair[1] .. ':' .. pair[2])}
+  end
+  out.entities = entities
+  return cjson.encode(out)
+end
+"""
+
+_RECORD_LUA = (
+    SPIKE_SECTION_LUA
+    + """
 local p = ARGV[1]
 local seen_ttl = tonumber(ARGV[2])
 local bucket_ttl = tonumber(ARGV[3])
@@ -48,7 +122,8 @@ local now = tonumber(ARGV[5])
 local idle = tonumber(ARGV[6])
 local partitions = tonumber(ARGV[7])
 local caught_up = tonumber(ARGV[8])
-local n = tonumber(ARGV[9 + caught_up])
+-- The batch, one JSON argument: [[id, minute, source, partition, {entity: count, ...}], ...]
+local batch = cjson.decode(ARGV[9 + caught_up])
 local clock = tonumber(redis.call('GET', p .. 'clock') or '-1')
 local before = clock
 local touched = {}
@@ -95,18 +170,13 @@ end
 
 local newest, seen_part = {}, {}
 local fresh = {}
-local i = 10 + caught_up
-for a = 1, n do
-  local id, minute, source = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-  local part, k = ARGV[i + 3], tonumber(ARGV[i + 4])
-  i = i + 5
+for a, tally in ipairs(batch) do
+  local id, minute, source, part, mentions = tally[1], tally[2], tally[3], tostring(tally[4]), tally[5]
   if newest[part] == nil or minute > newest[part] then newest[part] = minute end
   if redis.call('SET', p .. 'seen:' .. id, '1', 'NX', 'EX', seen_ttl) then
     fresh[a] = 1
-    for j = 1, k do
-      local entity, count = ARGV[i], tonumber(ARGV[i + 1])
+    for entity, count in pairs(mentions) do
       local pair = entity .. '\t' .. source
-      i = i + 2
       redis.call('HINCRBY', p .. 'm:' .. minute, entity, count)
       redis.call('HINCRBY', p .. 'ms:' .. minute, pair, count)
       -- Minutes after the clock wait in their bucket until the clock reaches them.
@@ -122,13 +192,12 @@ for a = 1, n do
         end
       end
     end
-    if k > 0 then
+    if next(mentions) ~= nil then
       redis.call('EXPIRE', p .. 'm:' .. minute, bucket_ttl)
       redis.call('EXPIRE', p .. 'ms:' .. minute, bucket_ttl)
     end
   else
     fresh[a] = 0
-    i = i + 2 * k
   end
 end
 
@@ -169,8 +238,11 @@ if mark >= 0 then advance(mark) end
 
 local changed = {}
 for entity, _ in pairs(touched) do changed[#changed + 1] = entity end
-return {before, clock, fresh, changed}
+local spikes = false
+if ARGV[10 + caught_up] then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up])) end
+return {before, clock, fresh, changed, spikes}
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +265,7 @@ class Recorded:
     fresh: list[bool]
     changed: frozenset[str] = frozenset()
     previous_clock_minute: int = -1
+    spikes: bytes | None = None  # the spike section's JSON reply, when the call carried one
 
 
 def minute_of(moment: datetime) -> int:
@@ -208,20 +281,22 @@ def record_args(
     clock: tuple[float, float, int],
     batch: Sequence[Tally],
     caught_up: Sequence[int] = (),
+    spikes: bytes | None = None,
 ) -> list[Any]:
     """Flatten a call into the script's ARGV (pure, so the wire format is tested without Redis).
 
     `clock` is (wall-clock now, idle seconds, partitions of the topic); `caught_up` the partitions
-    this worker has read to their end: those may stop holding the clock back once idle.
+    this worker has read to their end: those may stop holding the clock back once idle; `spikes` the
+    spike section's JSON spec (streams.spiking), last.
     """
     now, idle, partitions = clock
     window_list = ",".join(str(w) for w in windows)
     args: list[Any] = [prefix, seen_ttl, bucket_ttl, window_list, now, idle, partitions, len(caught_up)]
-    args += [*caught_up, len(batch)]
-    for tally in batch:
-        args += [tally.article_id, tally.minute, tally.source or "-", tally.partition, len(tally.mentions)]
-        for entity, count in tally.mentions.items():
-            args += [entity, count]
+    # One JSON argument for the whole batch: redis-py packs a few arguments instead of thousands.
+    tallies = [(t.article_id, t.minute, t.source or "-", t.partition, t.mentions) for t in batch]
+    args += [*caught_up, orjson.dumps(tallies, default=dict)]  # default: mentions of any Mapping type
+    if spikes is not None:
+        args.append(spikes)
     return args
 
 
@@ -253,23 +328,33 @@ class Counter:
         self._script = client.register_script(_RECORD_LUA)
 
     async def record(
-        self, batch: Sequence[Tally], now: float | None = None, caught_up: Sequence[int] = ()
+        self,
+        batch: Sequence[Tally],
+        now: float | None = None,
+        caught_up: Sequence[int] = (),
+        spikes: bytes | None = None,
     ) -> Recorded:
-        """Count a batch (an empty one just lets the clock pass partitions that went idle)."""
+        """Count a batch (an empty one just lets the clock pass partitions that went idle); with a
+        spike section spec, the spike detectors' reads and writes ride on the same call."""
         wall = time.time() if now is None else now
         clock = (wall, self.idle_seconds, self.partitions)
-        args = record_args(self.prefix, self.seen_ttl, self.bucket_ttl, self.windows, clock, batch, caught_up)
-        before, clock, fresh, changed = await self._script(args=args)
+        args = record_args(
+            self.prefix, self.seen_ttl, self.bucket_ttl, self.windows, clock, batch, caught_up, spikes
+        )
+        before, clock, fresh, changed, spike_reply = await self._script(args=args)
         return Recorded(
             clock_minute=int(clock),
             previous_clock_minute=int(before),
             fresh=[bool(flag) for flag in fresh],
             changed=frozenset(e.decode() if isinstance(e, bytes) else e for e in changed),
+            spikes=spike_reply,
         )
 
-    async def tick(self, now: float | None = None, caught_up: Sequence[int] = ()) -> Recorded:
+    async def tick(
+        self, now: float | None = None, caught_up: Sequence[int] = (), spikes: bytes | None = None
+    ) -> Recorded:
         """Report caught-up partitions and advance the clock past idle ones when no articles arrive."""
-        return await self.record([], now, caught_up)
+        return await self.record([], now, caught_up, spikes)
 
     async def window(self, minutes: int) -> dict[str, int]:
         """Mentions per entity in the sliding window of `minutes` ending at the stream clock."""

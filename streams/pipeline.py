@@ -42,12 +42,12 @@ def decode_article(raw: bytes | None, max_bytes: int) -> Article | Rejected:
     if len(raw) > max_bytes:
         return Rejected(Reason.OVERSIZE, f"{len(raw)} bytes exceeds the limit of {max_bytes}")
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return Rejected(Reason.NOT_UTF8, f"invalid UTF-8 at byte {err.start}")
-    try:
-        data = orjson.loads(raw)
+        data = orjson.loads(raw)  # rejects invalid UTF-8 too, so valid input is decoded only once
     except orjson.JSONDecodeError as err:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return Rejected(Reason.NOT_UTF8, f"invalid UTF-8 at byte {bad.start}")
         return Rejected(Reason.NOT_JSON, f"not JSON: {err}")
     if not isinstance(data, dict):
         return Rejected(Reason.NOT_OBJECT, f"expected a JSON object, got {type(data).__name__}")

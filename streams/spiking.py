@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from streams.alerts import Alert, Evidence
 from streams.article import Article
-from streams.counting import Recorded
+from streams.counting import SPIKE_SECTION_LUA, Recorded
 from streams.engine import Engine
 from streams.matcher import Matcher
 from streams.spikes import Decision, SpikeDetector, SpikeState
@@ -21,15 +21,29 @@ EVIDENCE_KEPT = 200  # recent articles remembered per entity (by arrival, so kee
 EVIDENCE_TTL = 2 * 86400  # seconds; as long as the minute buckets the counts come from
 MAX_STEPS = 1440  # minutes of clock movement evaluated in one call; older ones are skipped
 Tagged = tuple[Article, int, Mapping[str, int]]  # an article, its event minute and its mentions
+# An article of a batch for the counting call: its position (from 1), event minute and mentions.
+Counted = tuple[int, Article, int, Mapping[str, int]]
 
-# Write a detector's state only if nobody else changed it since we read it (two workers, one entity).
+# Write a detector's state only if nobody else changed it since we read it (two workers, one entity),
+# and keep the firing set in step with it.
 _CAS_LUA = """
 local current = redis.call('HGET', KEYS[1], 'version') or ''
 if current ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
 return 1
 """
+# The spike section on its own, for a clock move counted without it (one round trip, not two).
+_READ_LUA = (
+    SPIKE_SECTION_LUA
+    + """
+local spec = cjson.decode(ARGV[4])
+local touched = {}
+for _, entity in ipairs(spec.changed) do touched[entity] = true end
+return spike_section(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), touched, nil, spec)
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +97,12 @@ def pick_evidence(raw: Sequence[bytes | str], since_minute: int, until_minute: i
 
 class SpikeStep:
     """Evaluates candidates after each counted batch; publishes the alerts (when given `publish`)
-    before it records the new detector state, and returns the alerts it raised."""
+    before it records the new detector state, and returns the alerts it raised.
+
+    What evaluation reads and the evidence it keeps ride on the batch's counting call (`request`
+    builds that part of the call, `Recorded.spikes` holds the reply); only a state change (a firing,
+    a resolution) costs a round trip of its own.
+    """
 
     def __init__(
         self,
@@ -95,87 +114,49 @@ class SpikeStep:
         self.prefix = prefix
         self.publish = publish
         self._cas = client.register_script(_CAS_LUA)
+        self._read_script = client.register_script(_READ_LUA)
 
     def _state_key(self, candidate: Candidate) -> str:
         return f"{self.prefix}spike:{candidate.detector.id}:{candidate.entity}"
 
-    async def remember(
-        self, engine: Engine, clock_minute: int, articles: Sequence[Tagged]
-    ) -> tuple[list[str], dict[str, int]]:
-        """Keep recent articles of spike-watched entities as evidence; returns the firing pairs and
-        when each detector started (warm-up runs from a detector's first evaluation, not per entity,
-        so a name that appears for the first time can still raise an alert)."""
-        firing_key = f"{self.prefix}spike:firing"
-        async with self.client.pipeline(transaction=False) as pipe:
-            for article, minute, mentions in articles:
-                watched = [e for e in mentions if any(d.applies_to(e) for d in engine.spikes)]
-                if not watched:
-                    continue
-                names = _names_by_entity(engine.matcher, article)
-                for entity in watched:
-                    key = f"{self.prefix}ev:{entity}"
-                    pipe.lpush(key, evidence_entry(article, minute, names.get(entity, [])))
-                    pipe.ltrim(key, 0, EVIDENCE_KEPT - 1)
-                    pipe.expire(key, EVIDENCE_TTL)
-            for detector in engine.spikes:
-                if clock_minute >= 0:
-                    pipe.set(f"{self.prefix}spike:{detector.id}:started", clock_minute * 60, nx=True)
-            for detector in engine.spikes:
-                pipe.get(f"{self.prefix}spike:{detector.id}:started")
-            pipe.smembers(firing_key)
-            replies = await pipe.execute()
-        started_replies = replies[-1 - len(engine.spikes) : -1]
-        started = {d.id: int(v) for d, v in zip(engine.spikes, started_replies, strict=True) if v is not None}
-        return [_text(m) for m in replies[-1]], started
+    def request(self, engine: Engine, articles: Sequence[Counted]) -> bytes | None:
+        """The spike section of a counting call, None without detectors (see `spec`)."""
+        return spec(engine, articles) if engine.spikes else None
 
-    async def evaluate(self, engine: Engine, recorded: Recorded, articles: Sequence[Tagged]) -> list[Alert]:
-        """Spike alerts for every minute the clock passed; `articles` are this batch's fresh ones."""
+    async def evaluate(
+        self, engine: Engine, recorded: Recorded, articles: Sequence[Tagged] = ()
+    ) -> list[Alert]:
+        """Spike alerts for every minute the clock passed. A `recorded` without the spike section's
+        reply costs one more round trip, which keeps `articles` (fresh ones) as evidence."""
         if not engine.spikes:
             return []
-        # Evidence is kept even before the clock starts (while partitions are still reporting).
-        firing, started = await self.remember(engine, recorded.clock_minute, articles)
+        reply = recorded.spikes
+        if reply is None:
+            data = spec(engine, [(i, *t) for i, t in enumerate(articles, 1)], recorded.changed)
+            clock = (recorded.previous_clock_minute, recorded.clock_minute)
+            reply = await self._read_script(args=[self.prefix, *clock, data])
+        snapshot = orjson.loads(reply)
         if recorded.clock_minute < 0:
             return []
-        todo = candidates(engine, recorded.changed, firing)
+        todo = candidates(engine, recorded.changed, snapshot["firing"] or [])
         if not todo:
             return []
         minutes = evaluation_minutes(recorded.previous_clock_minute, recorded.clock_minute)
-        history = replace(await self._history(todo, minutes), started=started)
+        history = History.parse(engine, snapshot, todo)
         alerts: list[Alert] = []
         for candidate in todo:
             alerts += await self._step_through(candidate, minutes, history)
         return alerts
 
-    async def _history(self, todo: list[Candidate], minutes: list[int]) -> History:
-        """Per-minute counts and sources of the candidate entities, and their detector states: one round trip."""
-        entities = sorted({c.entity for c in todo})
-        span = max(c.detector.window * (c.detector.baseline_windows + 1) for c in todo) // 60
-        widest = max(c.detector.window for c in todo) // 60
-        first, last = minutes[0] - span + 1, minutes[-1]
-        source_from = minutes[0] - widest + 1
-        async with self.client.pipeline(transaction=False) as pipe:
-            for minute in range(first, last + 1):
-                pipe.hmget(f"{self.prefix}m:{minute}", entities)
-            for minute in range(source_from, last + 1):
-                pipe.hgetall(f"{self.prefix}ms:{minute}")
-            for candidate in todo:
-                pipe.hgetall(self._state_key(candidate))
-            replies = await pipe.execute()
-        counts_end = last - first + 1
-        sources_end = counts_end + last - source_from + 1
-        return History.parse(
-            entities, first, replies[:counts_end], source_from, replies[counts_end:sources_end],
-            todo, replies[sources_end:],
-        )  # fmt: skip
-
     async def _step_through(self, candidate: Candidate, minutes: list[int], history: History) -> list[Alert]:
         detector, entity = candidate.detector, candidate.entity
         raw_state = history.states[candidate]
-        version = _text(raw_state.get(b"version", raw_state.get("version", b"")))
-        start = SpikeState.from_dict({k: v for k, v in raw_state.items() if _text(k) != "version"})
-        state, decisions = start, []
+        version = raw_state.get("version", "")
+        state = SpikeState.from_dict({k: v for k, v in raw_state.items() if k != "version"})
         if state.first_seen is None:
+            # The detector's start, which never changes: a state that only gains it needs no write.
             state = replace(state, first_seen=history.started[detector.id])
+        start, decisions = state, []
         for minute in minutes:
             sources = sources_at(history.sources.get(entity, {}), minute, detector.window // 60)
             decision = detector.step(
@@ -191,14 +172,10 @@ class SpikeStep:
         # (deliveries are once per webhook-id) instead of losing the alert.
         if alerts and self.publish is not None:
             await self.publish(alerts)
-        claimed = await self._cas(keys=[self._state_key(candidate)], args=[version, *_flat(state, version)])
-        if not claimed:
+        keys = [self._state_key(candidate), f"{self.prefix}spike:firing"]
+        member, firing = f"{detector.id}\t{entity}", "1" if state.firing else "0"
+        if not await self._cas(keys=keys, args=[version, member, firing, *_flat(state, version)]):
             return []  # another worker moved this detector on first; its alerts carry the same ids
-        member = f"{detector.id}\t{entity}"
-        if state.firing:
-            await self.client.sadd(f"{self.prefix}spike:firing", member)
-        else:
-            await self.client.srem(f"{self.prefix}spike:firing", member)
         return alerts
 
     async def _alert(self, detector: SpikeDetector, entity: str, decision: Decision) -> Alert:
@@ -216,33 +193,53 @@ class History:
 
     counts: dict[str, dict[int, int]]
     sources: dict[str, dict[int, set[str]]]
-    states: dict[Candidate, dict[Any, Any]]
+    states: dict[Candidate, dict[str, str]]
     started: dict[str, int] = field(default_factory=dict)  # detector id -> first evaluated (seconds)
 
     @classmethod
-    def parse(
-        cls,
-        entities: list[str],
-        first: int,
-        count_replies: Sequence[Sequence[Any]],
-        source_from: int,
-        source_replies: Sequence[Mapping[Any, Any]],
-        todo: Sequence[Candidate],
-        state_replies: Sequence[dict[Any, Any]],
-    ) -> History:
+    def parse(cls, engine: Engine, snapshot: Mapping[str, Any], todo: Sequence[Candidate]) -> History:
+        """From the spike section's reply (JSON; Lua's empty tables arrive as {}, nil values as false)."""
+        entities: list[str] = snapshot["entities"]
         counts: dict[str, dict[int, int]] = {entity: {} for entity in entities}
-        for offset, values in enumerate(count_replies):
+        for offset, values in enumerate(snapshot["counts"]):
             for entity, value in zip(entities, values, strict=True):
-                if value is not None:
-                    counts[entity][(first + offset) * 60] = int(value)
-        wanted = set(entities)
+                if value is not False:
+                    counts[entity][(snapshot["first"] + offset) * 60] = int(value)
         sources: dict[str, dict[int, set[str]]] = {entity: {} for entity in entities}
-        for offset, pairs in enumerate(source_replies):
-            for pair in pairs:
-                entity, _, source = _text(pair).partition("\t")
-                if entity in wanted:
-                    sources[entity].setdefault(source_from + offset, set()).add(source)
-        return cls(counts, sources, dict(zip(todo, state_replies, strict=True)))
+        for offset, found in enumerate(snapshot["sources"]):
+            for pair in found or ():
+                entity, _, source = pair.partition("\t")
+                sources[entity].setdefault(snapshot["source_from"] + offset, set()).add(source)
+        read = {(spike_id, entity): flat or [] for spike_id, entity, flat in snapshot["states"]}
+        states = {c: _pairs(read[c.detector.id, c.entity]) for c in todo}
+        started = {d.id: int(v) for d, v in zip(engine.spikes, snapshot["started"], strict=True) if v}
+        return cls(counts, sources, states, started)
+
+
+def spec(engine: Engine, articles: Sequence[Counted], changed: Iterable[str] = ()) -> bytes:
+    """The spike section's input (JSON): the detectors, and the evidence of articles that mention a
+    watched entity (kept for the fresh ones only); `changed` for a call without counting."""
+    evidence: list[list[Any]] = []
+    for index, article, minute, mentions in articles:
+        watched = [e for e in mentions if any(d.applies_to(e) for d in engine.spikes)]
+        if watched:
+            names = _names_by_entity(engine.matcher, article)
+            entries = [(e, evidence_entry(article, minute, names.get(e, [])).decode()) for e in watched]
+            evidence.append([index, *(item for entry in entries for item in entry)])
+    detectors = [_detector_spec(d) for d in engine.spikes]
+    data = {"detectors": detectors, "evidence": evidence, "changed": sorted(changed)}
+    return orjson.dumps(data | {"kept": EVIDENCE_KEPT, "ttl": EVIDENCE_TTL, "max_steps": MAX_STEPS})
+
+
+def _detector_spec(detector: SpikeDetector) -> dict[str, Any]:
+    """What the spike section needs of a detector: which entities, and how many minutes it reads."""
+    entities = "*" if detector.entities is None else sorted(detector.entities)
+    span = detector.window * (detector.baseline_windows + 1) // 60
+    return {"id": detector.id, "entities": entities, "span": span, "window": detector.window // 60}
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _names_by_entity(matcher: Matcher, article: Article) -> dict[str, list[str]]:
@@ -255,7 +252,3 @@ def _names_by_entity(matcher: Matcher, article: Article) -> dict[str, list[str]]
 def _flat(state: SpikeState, version: str) -> list[str]:
     fields = [item for pair in state.to_dict().items() for item in pair]
     return [*fields, "version", str(int(version or 0) + 1)]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -29,11 +29,13 @@ def minute(stamp: str) -> int:
     return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC).timestamp()) // 60
 
 
+@pytest.mark.parametrize("folded", [False, True], ids=["own-call", "in-counting-call"])
 @pytest.mark.parametrize("chunk_minutes", [1, 240])
 async def test_planted_burst_fires_at_1202_and_resolves_at_1215(
-    stack_settings: Settings, tmp_path: Path, chunk_minutes: int
+    stack_settings: Settings, tmp_path: Path, chunk_minutes: int, folded: bool
 ) -> None:
-    """Fed minute by minute or four hours per call (as a fast replay moves the clock), the same alerts."""
+    """Fed minute by minute or four hours per call (as a fast replay moves the clock), the same alerts,
+    whether the spike section rides on the counting call (as the worker does) or makes its own."""
     watchlist = yaml.safe_load((ROOT / "ops/watchlist.yaml").read_text(encoding="utf-8"))
     watchlist["spikes"] = [SPIKE]
     path = tmp_path / "watchlist.yaml"
@@ -56,11 +58,11 @@ async def test_planted_burst_fires_at_1202_and_resolves_at_1215(
             ]
             chunks.setdefault(at // chunk_minutes, []).extend(tallies)
         for tallies in chunks.values():
-            recorded = await counter.record(tallies)
             article = Article(id=tallies[0].article_id, title="الرقة", source="src0")
-            for alert in await spikes.evaluate(
-                engine, recorded, [(article, tallies[0].minute, {"raqqa": 1})]
-            ):
+            tagged = [(article, tallies[0].minute, {"raqqa": 1})]
+            request = spikes.request(engine, [(1, *tagged[0])]) if folded else None
+            recorded = await counter.record(tallies, spikes=request)
+            for alert in await spikes.evaluate(engine, recorded, [] if folded else tagged):
                 ends = alert.ends_at.strftime("%d %H:%M") if alert.ends_at else None
                 events.append((alert.status, alert.starts_at.strftime("%d %H:%M"), ends, alert.count or 0))
         assert events == [("firing", "21 12:02", None, 37), ("resolved", "21 12:02", "21 12:15", 53)]
