@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -203,8 +203,11 @@ class Worker:
                 self.proc.wait(10)
 
 
-def start_worker(env: Mapping[str, str], workdir: Path, patches: str = "", timeout: float = 90) -> Worker:
-    """Start one worker; `patches` (comma-separated names in tests.bench.patched) are applied first."""
+def start_worker(
+    env: Mapping[str, str], workdir: Path, patches: str = "", timeout: float = 90, streams_from: str = ""
+) -> Worker:
+    """Start one worker; `patches` (comma-separated names in PATCHES) are applied first; `streams_from`
+    is a directory whose `streams` package replaces the repo's (a copy of an earlier version)."""
     port = free_port()
     log = workdir / f"worker-{port}.log"
     cmd = [PYTHON, "-m", "faust", "-A", "streams.app", "worker", "-l", "info", "--web-port", str(port)]
@@ -212,7 +215,7 @@ def start_worker(env: Mapping[str, str], workdir: Path, patches: str = "", timeo
         cmd = [PYTHON, str(REPO / "tests" / "bench" / "common.py"), "patched-worker", patches, *cmd[3:]]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            cmd, env={**env, "PYTHONPATH": str(REPO)}, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+            cmd, env={**env, "PYTHONPATH": ":".join(filter(None, [streams_from, str(REPO)]))}, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     worker = Worker(proc, port, log)
@@ -333,7 +336,7 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-# -- a worker with monkeypatches (before/after measurements of proposed streams/ patches) ----------
+# -- a worker with monkeypatches (instrumentation, or trying a change before it lands) --------------
 
 
 def patch_count_redis() -> None:
@@ -359,102 +362,8 @@ def patch_count_redis() -> None:
     threading.Thread(target=dump, daemon=True).start()
 
 
-def patch_batch_publish() -> None:
-    """Proposed: publish a batch's tagged records as one aiokafka batch per partition, not 500 sends."""
-    import asyncio
-
-    import orjson
-
-    from streams import tagging
-
-    original = tagging.TagStep.publish
-
-    async def publish(self: Any, batch: Any) -> None:
-        from streams.app import app
-        from streams.settings import get_settings
-
-        records = [
-            (key.encode(), orjson.dumps(value), tally.partition)
-            for (key, value, _), tally in zip(batch.tagged, batch.tallies, strict=True)
-        ]
-        rest = tagging.Batch(alerts=batch.alerts, dead=batch.dead, spike_alerts=batch.spike_alerts)
-        await asyncio.gather(
-            send_batched(cast(Any, app.producer)._ensure_producer(), get_settings().topic_tagged, records),
-            original(self, rest),
-        )
-
-    tagging.TagStep.publish = publish  # type: ignore[method-assign]
-
-
-_PARTITIONS: dict[str, list[int]] = {}
-
-
-async def send_batched(producer: Any, topic: str, records: Sequence[tuple[bytes, bytes, int]]) -> None:
-    """One BatchBuilder per partition, then await every ack. A record goes to its source article's
-    partition when both topics have the same partition count (the same key and the same murmur2
-    partitioner put it there anyway), so no key is hashed in Python; else murmur2 as usual."""
-    import asyncio
-
-    if topic not in _PARTITIONS:
-        _PARTITIONS[topic] = sorted(await producer.partitions_for(topic))
-    partitions = _PARTITIONS[topic]
-    same = len(partitions) == int(os.environ.get("NEWSMON_TOPIC_PARTITIONS", "8"))
-    batches: dict[int, Any] = {}
-    futures = []
-    for key, value, source in records:
-        partition = source if same else producer._partitioner(key, partitions, partitions)
-        builder = batches.setdefault(partition, producer.create_batch())
-        if builder.append(key=key, value=value, timestamp=None) is None:
-            futures.append(await producer.send_batch(builder, topic, partition=partition))
-            builder = batches[partition] = producer.create_batch()
-            builder.append(key=key, value=value, timestamp=None)
-    for partition, builder in batches.items():
-        futures.append(await producer.send_batch(builder, topic, partition=partition))
-    await asyncio.gather(*futures)
-
-
-def patch_bulk_metrics() -> None:
-    """Proposed: count a batch's outcomes and mentions once per batch instead of once per article."""
-    from collections import Counter
-
-    from streams import tagging
-
-    def observe(self: Any, batch: Any, recorded: Any, started: float) -> None:
-        metrics, now = self.metrics, time.time()
-        fresh = list(recorded.fresh)
-        for _, _, timestamp in batch.tagged:
-            metrics.latency.observe(max(0.0, now - timestamp))
-        mentions: Counter[str] = Counter()
-        for tally, new in zip(batch.tallies, fresh, strict=True):
-            if new:
-                mentions.update(tally.mentions)
-        metrics.articles.labels("tagged").inc(sum(fresh))
-        metrics.articles.labels("duplicate").inc(len(fresh) - sum(fresh))
-        for entity, count in mentions.items():
-            metrics.mentions.labels(entity).inc(count)
-        for _, record in batch.dead:
-            metrics.articles.labels("deadletter").inc()
-            metrics.rejected.labels(record["reason"].split(":", 1)[0]).inc()
-        metrics.alerts.labels("rule").inc(sum(1 for index, _ in batch.alerts if fresh[index]))
-        metrics.alerts.labels("spike").inc(len(batch.spike_alerts))
-        self.observe_clock(recorded)
-        metrics.batch_seconds.observe(time.perf_counter() - started)
-
-    tagging.TagStep.observe = observe  # type: ignore[method-assign]
-
-
-def patch_within_50ms() -> None:
-    """Proposed: close a partly filled batch after 50 ms instead of 200 ms (streams.app.BATCH_WITHIN)."""
-    import streams.app
-
-    streams.app.BATCH_WITHIN = 0.05
-
-
 PATCHES: dict[str, Callable[[], None]] = {
-    "within_50ms": patch_within_50ms,
     "count_redis": patch_count_redis,
-    "batch_publish": patch_batch_publish,
-    "bulk_metrics": patch_bulk_metrics,
 }
 
 

@@ -1,7 +1,7 @@
 """Latency at a paced rate: produce → consume (floor), produce → news.tagged, produce → webhook receipt.
 
 Run: .venv/bin/python tests/bench/latency.py [--rate 200] [--seconds 60] [--warmup 5] [--repeat 1]
-        [--patches NAME,...] [--profile test]   (method and results: docs/benchmarks.md)
+        [--patches NAME,...] [--baseline DIR] [--profile test]   (method and results: docs/benchmarks.md)
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def row(name: str, values: list[float], expected: int) -> tuple[Any, ...]:
 
 
 def measure(
-    args: argparse.Namespace, redis_url: str, workdir: Path, patches: str = ""
+    args: argparse.Namespace, redis_url: str, workdir: Path, patches: str = "", streams_from: str = ""
 ) -> list[tuple[Any, ...]]:
     env = common.use_stack(args.profile)
     bootstrap = env["NEWSMON_KAFKA_BOOTSTRAP"]
@@ -125,12 +125,12 @@ def measure(
     watchlist = common.write_watchlist(workdir / "watchlist.yaml", {"rules": [RULE]}, receiver.url)
     firing = rule_fraction(watchlist, lines)
     penv = common.pipeline_env(redis_url, watchlist)
-    worker = common.start_worker(penv, workdir, patches=patches)
+    worker = common.start_worker(penv, workdir, patches=patches, streams_from=streams_from)
     source = Arrivals(penv["NEWSMON_TOPIC_ARTICLES"], bootstrap).start()
     tagged = Arrivals(penv["NEWSMON_TOPIC_TAGGED"], bootstrap).start()
     try:
         time.sleep(3)  # consumers assigned before the first message
-        label = f"worker + {patches}" if patches else "worker"
+        label = "worker" + (" (before)" if streams_from else "") + (f" + {patches}" if patches else "")
         print(f"{label}: pacing {total:,} articles at {args.rate:g}/s ({common.load()})", flush=True)
         sent = pace(bootstrap, penv["NEWSMON_TOPIC_ARTICLES"], lines, args.rate)
         common.wait_for(lambda: len(tagged.seen) >= total, 120, "every tagged message", every=0.2)
@@ -144,8 +144,8 @@ def measure(
         common.delete_topics(bootstrap, common.pipeline_topics(penv))
         common.drop_redis_prefix(redis_url, penv["NEWSMON_REDIS_PREFIX"])
     rows = report(args, lines, sent, (source.seen, tagged.seen, receiver.arrived), firing, load_after)
-    print(f"(worker{' + ' + patches if patches else ''})")
-    return [(f"worker{' + ' + patches if patches else ''}", load_after.split(" on ")[0], *r) for r in rows]
+    print(f"({label})")
+    return [(label, load_after.split(" on ")[0], *r) for r in rows]
 
 
 def report(
@@ -179,12 +179,20 @@ def main() -> None:
     parser.add_argument("--profile", default="test", help="ops/local/stack.py profile whose Kafka to use")
     parser.add_argument("--patches", default="", help="also measure a worker with these common.PATCHES")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (variants alternate within a round)")
+    parser.add_argument(
+        "--baseline", default="", help="also measure a worker with the `streams` package in DIR"
+    )
     args = parser.parse_args()
     summary: list[tuple[Any, ...]] = []
     with common.private_redis() as redis_url, tempfile.TemporaryDirectory(prefix="newsmon-bench-") as tmp:
         for _ in range(args.repeat):
-            for patches in ["", args.patches] if args.patches else [""]:
-                summary += measure(args, redis_url, Path(tmp), patches)
+            variants = (
+                [("", "")]
+                + [("", args.baseline)] * bool(args.baseline)
+                + [(args.patches, "")] * bool(args.patches)
+            )
+            for patches, streams_from in variants:
+                summary += measure(args, redis_url, Path(tmp), patches, streams_from)
     print("\nall passes")
     print(
         common.table(["worker", "load after", "path", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"], summary)

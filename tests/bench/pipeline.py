@@ -1,7 +1,7 @@
 """End-to-end throughput: one newsmon worker vs bare aiokafka / kafka-python loops and a Quix Streams peer.
 
 Run: .venv/bin/python tests/bench/pipeline.py [--articles 100000] [--repeat 1] [--patches NAME,...]
-        [--py-spy OUT_PREFIX] [--no-peer] [--profile test]   (method and results: docs/benchmarks.md)
+        [--py-spy OUT_PREFIX] [--no-peer] [--baseline DIR] [--profile test]   (method and results: docs/benchmarks.md)
 """
 
 from __future__ import annotations
@@ -186,12 +186,13 @@ def progress_run(
     raise TimeoutError(f"{name}: not done after {TIMEOUT:.0f}s")
 
 
-def newsmon_run(setup: Setup, patches: str = "", spy: str = "") -> Result:
+def newsmon_run(setup: Setup, patches: str = "", spy: str = "", streams_from: str = "") -> Result:
     env = common.pipeline_env(setup.redis_url, setup.watchlist, articles=setup.topic)
-    worker = common.start_worker(env, setup.workdir, patches=patches)
+    worker = common.start_worker(env, setup.workdir, patches=patches, streams_from=streams_from)
     recorder = start_py_spy(worker.proc.pid, spy) if spy else None
     try:
-        label = "newsmon worker" + (f" + {patches}" if patches else "") + (" (under py-spy)" if spy else "")
+        label = NEWSMON + (" (before)" if streams_from else "") + (f" + {patches}" if patches else "")
+        label += " (under py-spy)" if spy else ""
         result = progress_run(label, setup.articles, worker.tagged, worker.proc)
         published = topic_size(setup.bootstrap, env["NEWSMON_TOPIC_TAGGED"])
         if published < setup.articles:
@@ -283,7 +284,8 @@ BUCKETS = (
     ("decode + validate + match + rules (tag_batch)", ("tag_batch (",)),
     ("Redis: the counting Lua call", ("Counter.record (",)),
     ("Redis: spike detector", ("SpikeStep.", "TagStep.spike_alerts")),
-    ("publish (Faust sends)", ("create_app.<locals>.send (", "TagStep.publish (", "Topic.send (", "_send_now", "publish_message")),
+    ("publish (batched tagged records, Faust sends)", ("create_app.<locals>.send (", "TagStep.publish (", "Topic.send (",
+                                                       "_send_now", "publish_message", "send_batched (")),
     ("metrics (observe, /metrics page)", ("TagStep.observe (", "metrics_page")),
     ("Faust consume path", ("Fetcher._fetcher", "_drain_messages", "WorkerThread.run", "Stream._c_aiter",
                             "on_message", "take_events", "_passive_drainer", "Consumer.getmany")),
@@ -340,6 +342,8 @@ def run_all(args: argparse.Namespace, setup: Setup) -> list[Result]:
         runs: list[Callable[[], Result]] = [lambda: aiokafka_loop(setup), lambda: kafka_python_loop(setup)]
         runs.append(lambda: kafka_python_loop(setup, check_crcs=False))
         runs.append(lambda: aiokafka_tag_loop(setup))
+        if args.baseline:
+            runs.append(lambda: newsmon_run(setup, streams_from=args.baseline))
         runs.append(lambda: newsmon_run(setup))
         if args.patches:
             runs.append(lambda: newsmon_run(setup, patches=args.patches))
@@ -397,6 +401,11 @@ def main() -> None:
     parser.add_argument("--py-spy", default="", help="also profile one worker run; output path prefix")
     parser.add_argument("--patches", default="", help="also run a worker with these common.PATCHES")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="also run a worker with the `streams` package in this directory (before)",
+    )
     parser.add_argument("--hotspots", default="", help="only print the hotspots of an earlier --py-spy file")
     args = parser.parse_args()
     if args.hotspots:
