@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,6 +78,29 @@ def make_topic(stack_settings: Settings) -> Iterator[Callable[..., str]]:
         return name
 
     yield create
-    if created:
-        admin.delete_topics(created)
     admin.close()
+    if created:
+        _delete_topics(stack_settings.kafka_bootstrap, created)
+
+
+def _delete_topics(bootstrap: str, topics: list[str], patience: float = 30.0) -> None:
+    """Delete with a new client, retrying: a test may have restarted the broker, which leaves an
+    older client's connection dead (NodeNotReadyError) and the broker briefly unreachable."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError, UnknownTopicOrPartitionError
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="newsmon-tests-cleanup")
+            try:
+                admin.delete_topics(topics)
+                return
+            finally:
+                admin.close()
+        except UnknownTopicOrPartitionError:
+            return  # an earlier attempt deleted them, and its reply was lost
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
