@@ -4,7 +4,7 @@ Run on a stack (`make bench` runs every tests/bench/*.py under the test profile)
 
     python3 ops/local/stack.py --profile chaos up
     eval "$(python3 ops/local/stack.py --profile chaos env)"
-    .venv/bin/python tests/bench/scaleout.py [--copies 2] [--workers 1 2 4]
+    .venv/bin/python tests/bench/scaleout.py [--copies 10] [--workers 1 2 4]
 
 The sample (10,000 articles) is published `--copies` times under fresh ids onto the articles topic
 of a private deployment; then the workers are started together. The clock runs from the first
@@ -95,7 +95,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--copies", type=int, default=2, help="times the 10,000-article sample is published")
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=10,
+        help="times the 10,000-article sample is published (fewer finish before the group rebalances)",
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
     if not os.environ.get("NEWSMON_STACK_PROFILE"):
