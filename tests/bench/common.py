@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -176,16 +175,9 @@ class Worker:
     log: Path
 
     def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        from prometheus_client.parser import text_string_to_metric_families
+        from tests.e2e.harness import scrape_metric
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        wanted = dict(labels or {})
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and sample.labels == wanted:
-                    return float(sample.value)
-        return 0.0
+        return scrape_metric(self.port, name, labels)
 
     def tagged(self) -> float:
         try:

@@ -16,10 +16,11 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
@@ -71,7 +72,33 @@ class Setup:
 # -- ceilings -------------------------------------------------------------------------------------
 
 
-async def _aiokafka_loop(setup: Setup) -> Result:
+class _Span:
+    """Times a consumer loop from its first fetched batch (start-up and the first fetch left out)."""
+
+    def __init__(self) -> None:
+        self.count, self.first, self.start, self.cpu = 0, 0, 0.0, 0.0
+
+    def add(self, fetched: int) -> None:
+        """Count one fetch round; the first non-empty one starts the clocks."""
+        self.count += fetched
+        if not self.first and self.count:
+            self.first, self.start, self.cpu = self.count, time.perf_counter(), time.process_time()
+
+    def result(self, name: str) -> Result:
+        return Result(
+            name, self.count - self.first, time.perf_counter() - self.start, time.process_time() - self.cpu
+        )
+
+
+def _decode_each(messages: Sequence[Any]) -> None:
+    for message in messages:
+        orjson.loads(message.value)
+
+
+async def _aiokafka_loop(
+    setup: Setup, name: str, handle: Callable[[Sequence[Any]], object], max_records: int | None = None
+) -> Result:
+    """A bare aiokafka getmany() loop calling `handle` on each partition's messages."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -80,53 +107,32 @@ async def _aiokafka_loop(setup: Setup) -> Result:
     )  # fmt: skip
     await consumer.start()
     try:
-        count, first, start, cpu = 0, 0, 0.0, 0.0
-        while count < setup.articles:
-            for messages in (await consumer.getmany(timeout_ms=1000)).values():
-                for message in messages:
-                    orjson.loads(message.value)
-                count += len(messages)
-            if not first and count:
-                first, start, cpu = count, time.perf_counter(), time.process_time()
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        return Result("ceiling: aiokafka + orjson", count - first, seconds, cpu)
+        span = _Span()
+        while span.count < setup.articles:
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=max_records)
+            for messages in fetched.values():
+                handle(messages)
+            span.add(sum(len(messages) for messages in fetched.values()))
+        return span.result(name)
     finally:
         await consumer.stop()
 
 
 def aiokafka_loop(setup: Setup) -> Result:
-    return asyncio.run(_aiokafka_loop(setup))
+    return asyncio.run(_aiokafka_loop(setup, "ceiling: aiokafka + orjson", _decode_each))
 
 
-async def _aiokafka_tag_loop(setup: Setup) -> Result:
+def aiokafka_tag_loop(setup: Setup) -> Result:
     """aiokafka batches of <= 500 through newsmon's pure step (decode, match, rules): no Redis, no sends."""
-    from aiokafka import AIOKafkaConsumer
-
     from streams.engine import build_engine
     from streams.tagging import tag_batch
 
     engine = build_engine(setup.watchlist)
-    consumer = AIOKafkaConsumer(
-        setup.topic, bootstrap_servers=setup.bootstrap, group_id=None, auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )  # fmt: skip
-    await consumer.start()
-    try:
-        count, first, start, cpu = 0, 0, 0.0, 0.0
-        while count < setup.articles:
-            for messages in (await consumer.getmany(timeout_ms=1000, max_records=500)).values():
-                tag_batch(engine, messages, 1 << 20, datetime.now(UTC))
-                count += len(messages)
-            if not first and count:
-                first, start, cpu = count, time.perf_counter(), time.process_time()
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        return Result("ceiling: aiokafka + newsmon tag_batch", count - first, seconds, cpu)
-    finally:
-        await consumer.stop()
 
+    def tag(messages: Sequence[Any]) -> None:
+        tag_batch(engine, messages, 1 << 20, datetime.now(UTC))
 
-def aiokafka_tag_loop(setup: Setup) -> Result:
-    return asyncio.run(_aiokafka_tag_loop(setup))
+    return asyncio.run(_aiokafka_loop(setup, "ceiling: aiokafka + newsmon tag_batch", tag, max_records=500))
 
 
 def kafka_python_loop(setup: Setup, check_crcs: bool = True) -> Result:
@@ -139,17 +145,13 @@ def kafka_python_loop(setup: Setup, check_crcs: bool = True) -> Result:
         enable_auto_commit=False, check_crcs=check_crcs,
     )  # fmt: skip
     try:
-        count, first, start, cpu = 0, 0, 0.0, 0.0
-        while count < setup.articles:
-            for messages in consumer.poll(timeout_ms=1000).values():
-                for message in messages:
-                    orjson.loads(message.value)
-                count += len(messages)
-            if not first and count:
-                first, start, cpu = count, time.perf_counter(), time.process_time()
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        name = "ceiling: kafka-python + orjson" + ("" if check_crcs else " (check_crcs=False)")
-        return Result(name, count - first, seconds, cpu)
+        span = _Span()
+        while span.count < setup.articles:
+            fetched = consumer.poll(timeout_ms=1000)
+            for messages in fetched.values():
+                _decode_each(messages)
+            span.add(sum(len(messages) for messages in fetched.values()))
+        return span.result("ceiling: kafka-python + orjson" + ("" if check_crcs else " (check_crcs=False)"))
     finally:
         consumer.close()
 

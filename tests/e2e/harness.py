@@ -72,6 +72,18 @@ def expected_window(
     return counts
 
 
+def scrape_metric(port: int, name: str, labels: Mapping[str, str] | None = None) -> float:
+    """A sample from the /metrics page on a local port (0 when absent), labels matched as a set."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    wanted = dict(labels or {})
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == wanted:
+                return float(sample.value)
+    return 0.0
+
+
 class Pipeline:
     """One isolated newsmon deployment on the shared test stack."""
 
@@ -181,14 +193,7 @@ class Pipeline:
     def metric(self, name: str, labels: Mapping[str, str] | None = None, worker: str = "w1") -> float:
         """A sample from the worker's /metrics (0 when absent), labels matched as a set."""
         _, port, _ = self.workers[worker]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        wanted = dict(labels or {})
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and sample.labels == wanted:
-                    return float(sample.value)
-        return 0.0
+        return scrape_metric(port, name, labels)
 
     def window(self, minutes: int) -> dict[str, int]:
         return {k: int(v) for k, v in self.redis.hgetall(f"{self.settings.redis_prefix}w:{minutes}").items()}

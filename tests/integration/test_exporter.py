@@ -68,6 +68,19 @@ async def fill(settings: Settings, prefix: str) -> None:
     await client.aclose()
 
 
+def serve_and_scrape(
+    settings: Settings,
+) -> tuple[bytes, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
+    """One scrape of the exporter's registry served over HTTP, as Prometheus would do it."""
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=build_registry(settings, top_n=5))
+    try:
+        return scrape(port)
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
 def scrape(port: int) -> tuple[bytes, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         body: bytes = response.read()
@@ -84,13 +97,7 @@ async def test_scrape_reports_exact_windows_sources_top_spikes_and_clock(
 ) -> None:
     settings = settings_for(stack_settings, prefix, tmp_path)
     await fill(settings, prefix)
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=build_registry(settings, top_n=5))
-    try:
-        body, got = scrape(port)
-    finally:
-        server.shutdown()
-        thread.join(5)
+    body, got = serve_and_scrape(settings)
     expected_windows = {"1m": (4, 1, 2, 1), "5m": (10, 1, 3, 1), "1h": (13, 1, 3, 1), "24h": (13, 1, 3, 1)}
     for window, (raqqa, mosul, raqqa_sources, mosul_sources) in expected_windows.items():
         assert got[("newsmon_entity_mentions_window", (("entity", "raqqa"), ("window", window)))] == raqqa
@@ -116,13 +123,7 @@ async def test_scrape_reports_exact_windows_sources_top_spikes_and_clock(
 
 def test_scrape_succeeds_with_redis_down(stack_settings: Settings, prefix: str, tmp_path: Path) -> None:
     settings = settings_for(stack_settings, prefix, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=build_registry(settings, top_n=5))
-    try:
-        _, got = scrape(port)
-    finally:
-        server.shutdown()
-        thread.join(5)
+    _, got = serve_and_scrape(settings)
     assert (got[("newsmon_redis_up", ())], got[("newsmon_exporter_up", ())]) == (0, 1)
     assert got[("newsmon_exporter_watchlist_entities", ())] == 3
     assert not [k for k in got if k[0] == "newsmon_entity_mentions_window"]
