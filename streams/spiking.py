@@ -13,7 +13,7 @@ from streams.alerts import Alert, Evidence
 from streams.article import Article
 from streams.counting import SPIKE_SECTION_LUA, Recorded
 from streams.engine import Engine
-from streams.matcher import Matcher
+from streams.matcher import Match
 from streams.spikes import Decision, SpikeDetector, SpikeState
 
 MAX_EVIDENCE = 5
@@ -21,8 +21,9 @@ EVIDENCE_KEPT = 200  # recent articles remembered per entity (by arrival, so kee
 EVIDENCE_TTL = 2 * 86400  # seconds; as long as the minute buckets the counts come from
 MAX_STEPS = 1440  # minutes of clock movement evaluated in one call; older ones are skipped
 Tagged = tuple[Article, int, Mapping[str, int]]  # an article, its event minute and its mentions
-# An article of a batch for the counting call: its position (from 1), event minute and mentions.
-Counted = tuple[int, Article, int, Mapping[str, int]]
+# An article of a batch for the counting call: its position (from 1), event minute, and the names
+# matched for each spike-watched entity it mentions (its evidence).
+Counted = tuple[int, Article, int, Mapping[str, list[str]]]
 
 # Write a detector's state only if nobody else changed it since we read it (two workers, one entity),
 # and keep the firing set in step with it.
@@ -132,7 +133,11 @@ class SpikeStep:
             return []
         reply = recorded.spikes
         if reply is None:
-            data = spec(engine, [(i, *t) for i, t in enumerate(articles, 1)], recorded.changed)
+            counted = [
+                (i, article, minute, watched_names(engine, article, mentions))
+                for i, (article, minute, mentions) in enumerate(articles, 1)
+            ]
+            data = spec(engine, counted, recorded.changed)
             clock = (recorded.previous_clock_minute, recorded.clock_minute)
             reply = await self._read_script(args=[self.prefix, *clock, data])
         snapshot = orjson.loads(reply)
@@ -220,11 +225,9 @@ def spec(engine: Engine, articles: Sequence[Counted], changed: Iterable[str] = (
     """The spike section's input (JSON): the detectors, and the evidence of articles that mention a
     watched entity (kept for the fresh ones only); `changed` for a call without counting."""
     evidence: list[list[Any]] = []
-    for index, article, minute, mentions in articles:
-        watched = [e for e in mentions if any(d.applies_to(e) for d in engine.spikes)]
-        if watched:
-            names = _names_by_entity(engine.matcher, article)
-            entries = [(e, evidence_entry(article, minute, names.get(e, [])).decode()) for e in watched]
+    for index, article, minute, names in articles:
+        if names:
+            entries = [(e, evidence_entry(article, minute, found).decode()) for e, found in names.items()]
             evidence.append([index, *(item for entry in entries for item in entry)])
     detectors = [_detector_spec(d) for d in engine.spikes]
     data = {"detectors": detectors, "evidence": evidence, "changed": sorted(changed)}
@@ -242,11 +245,26 @@ def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _names_by_entity(matcher: Matcher, article: Article) -> dict[str, list[str]]:
-    names: dict[str, set[str]] = {}
-    for match in matcher.find(article.title, article.body):
-        names.setdefault(match.entity, set()).add(match.name)
+def spike_watched(engine: Engine, mentions: Iterable[str]) -> list[str]:
+    """The mentioned entities that some spike detector watches (their articles are kept as evidence)."""
+    return [e for e in mentions if any(d.applies_to(e) for d in engine.spikes)]
+
+
+def names_by_entity(matches: Iterable[Match], entities: Iterable[str]) -> dict[str, list[str]]:
+    """The names matched for each of `entities`, sorted, from an article's matches."""
+    names: dict[str, set[str]] = {entity: set() for entity in entities}
+    for match in matches:
+        if match.entity in names:
+            names[match.entity].add(match.name)
     return {entity: sorted(found) for entity, found in names.items()}
+
+
+def watched_names(engine: Engine, article: Article, mentions: Iterable[str]) -> dict[str, list[str]]:
+    """names_by_entity for an article's spike-watched entities, matching it again only if needed."""
+    watched = spike_watched(engine, mentions)
+    if not watched:
+        return {}
+    return names_by_entity(engine.matcher.find(article.title, article.body), watched)
 
 
 def _flat(state: SpikeState, version: str) -> list[str]:

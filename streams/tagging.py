@@ -22,7 +22,7 @@ from streams.counting import Counter, Recorded, Tally, minute_of
 from streams.engine import Engine
 from streams.metrics import WorkerMetrics
 from streams.pipeline import Rejected, deadletter_record, decode_article, event_time, tagged_record
-from streams.spiking import SpikeStep
+from streams.spiking import SpikeStep, names_by_entity, spike_watched
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class Batch:
     alerts: list[tuple[int, Alert]] = field(default_factory=list)  # (index into tallies, alert)
     dead: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
     articles: list[Article] = field(default_factory=list)
+    # Per article, the names matched for each spike-watched entity it mentions (spike evidence).
+    watched_names: list[dict[str, list[str]]] = field(default_factory=list)
     spike_alerts: list[Alert] = field(default_factory=list)  # already published by the spike step
 
 
@@ -85,7 +87,10 @@ def tag_article(engine: Engine, article: Article, at: datetime, message: Message
     else:
         mentions = engine.matcher.mentions(article.title, article.body)
         hits = rules.hits_mentioned(mentions.keys())
-        matches = engine.matcher.find(article.title, article.body) if hits else []
+    watched = spike_watched(engine, mentions)
+    if not rules.needs_positions:
+        # Rule and spike evidence name the matched names: one more scan, only when there is evidence.
+        matches = engine.matcher.find(article.title, article.body) if hits or watched else []
     for rule in hits:
         names = sorted({m.name for m in matches if m.entity in rule.entities})
         batch.alerts.append((len(batch.tallies), rule.alert(article, names, at)))
@@ -94,6 +99,7 @@ def tag_article(engine: Engine, article: Article, at: datetime, message: Message
         (article.id, tagged_record(article, at, mentions, [r.id for r in hits]), message.timestamp)
     )
     batch.articles.append(article)
+    batch.watched_names.append(names_by_entity(matches, watched) if watched else {})
 
 
 class TagStep:
@@ -137,10 +143,8 @@ class TagStep:
         """The spike detectors' part of the counting call, so a batch costs one Redis round trip."""
         if self.spikes is None:
             return None
-        counted = enumerate(zip(batch.articles, batch.tallies, strict=True), 1)
-        return self.spikes.request(
-            engine, [(i, a, t.minute, t.mentions) for i, (a, t) in counted if t.mentions]
-        )
+        counted = enumerate(zip(batch.articles, batch.tallies, batch.watched_names, strict=True), 1)
+        return self.spikes.request(engine, [(i, a, t.minute, names) for i, (a, t, names) in counted if names])
 
     async def spike_alerts(self, engine: Engine, recorded: Recorded) -> list[Alert]:
         spikes = self.spikes

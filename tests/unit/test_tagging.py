@@ -69,3 +69,25 @@ def test_a_batch_is_split_into_dead_letters_tallies_and_alerts(engine: Engine) -
         "mentions": {"mosul": 1, "isis": 1}, "rules": ["isis_near_mosul"],
     }  # fmt: skip
     assert tagged["far"]["rules"] == []
+
+
+def test_spike_watched_entities_keep_their_matched_names_from_one_scan(tmp_path: Path) -> None:
+    watchlist = {
+        **{k: v for k, v in WATCHLIST.items() if k != "rules"},
+        "spikes": [
+            {"id": "mosul_burst", "entities": ["mosul"], "window": "5m", "baseline": 3, "min_count": 2}
+        ],
+    }
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(yaml.safe_dump(watchlist, allow_unicode=True), encoding="utf-8")
+    engine = build_engine(path, env={})
+    scans: list[str] = []
+    find = engine.matcher.find
+    engine.matcher.find = lambda title, body: scans.append(title) or find(title, body)  # type: ignore[method-assign]
+    messages = [
+        Msg(article(id="a", title="Mosul and الموصل", body="ISIS")),
+        Msg(article(id="b", title="ISIS only")),
+    ]
+    batch = tag_batch(engine, messages, max_bytes=10_000, now=NOW)
+    assert batch.watched_names == [{"mosul": ["Mosul", "الموصل"]}, {}]
+    assert scans == ["Mosul and الموصل"]  # only the article with spike evidence is scanned again
