@@ -64,11 +64,15 @@ PROFILES = {
     # For checking a fresh clone's `make test TEST_PROFILE=verify` while another test stack runs.
     "verify": Profile("verify", 31092, 31093, 31379, 31090, 31066, 31108, 31109, 31088, "1s"),
 }
+
+
 # dev1..dev8: one private stack per checkout when several developers share a machine; dev N takes
 # the eight ports from 20000 + 200 N (20200-21607), clear of the profiles above.
 def _dev_profile(n: int) -> Profile:
     base = 20000 + 200 * n
-    return Profile(f"dev{n}", base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, "1s")
+    return Profile(
+        f"dev{n}", base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, "1s"
+    )
 
 
 PROFILES.update({f"dev{n}": _dev_profile(n) for n in range(1, 9)})
