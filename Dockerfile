@@ -1,6 +1,6 @@
 # newsmon image: one image for the worker, the exporter and the producers (docker-compose.yml picks
 # the command). Non-root; the code is installed into site-packages, Faust's data dir is the workdir.
-# The matcher's C extension (streams/_scan.c) is compiled in a build stage; the image keeps no compiler.
+# The matcher's C extension (streams/matching/_scan.c) is compiled in a build stage; the image keeps no compiler.
 FROM python:3.11-slim AS build
 # hadolint ignore=DL3008
 RUN apt-get update \

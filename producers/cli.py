@@ -40,7 +40,7 @@ from producers.publisher import (
 )
 from producers.replay import ReplayClock, count_lines, replay_stream
 from producers.sample import generate
-from streams.settings import Settings, get_settings
+from streams.model.settings import Settings, get_settings
 
 log = logging.getLogger("producers")
 

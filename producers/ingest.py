@@ -8,7 +8,7 @@ from aiohttp import web
 
 from producers.intake import Intake
 from producers.validate import ArticleRejected, Rejection, decode_json_object, encode_article
-from streams.article import Article
+from streams.model.article import Article
 
 log = logging.getLogger(__name__)
 

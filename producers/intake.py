@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from producers.metrics import ProducerMetrics
 from producers.publisher import BufferFull, Sink
 from producers.validate import ArticleRejected, Rejection, build_article, decode_json_object
-from streams.article import Article
+from streams.model.article import Article
 
 log = logging.getLogger(__name__)
 

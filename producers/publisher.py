@@ -13,9 +13,9 @@ from kafka.codec import has_zstd
 
 from producers.metrics import ProducerMetrics
 from producers.validate import Rejection, encode_article
-from streams.article import Article
-from streams.kafka_options import kafka_python_options
-from streams.settings import Settings
+from streams.model.article import Article
+from streams.model.settings import Settings
+from streams.worker.kafka import kafka_python_options
 
 log = logging.getLogger(__name__)
 

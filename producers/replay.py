@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import IO, Protocol
 
 from producers.intake import Intake
-from streams.article import parse_time
+from streams.model.article import parse_time
 
 CHUNK_BYTES = 1 << 20
 

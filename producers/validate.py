@@ -11,7 +11,7 @@ import orjson
 from pydantic import ValidationError
 
 from producers.ids import article_id
-from streams.article import Article, parse_time
+from streams.model.article import Article, parse_time
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from streams.settings import Settings
+from streams.model.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "ops" / "sample" / "seed"  # a copy of ../shared/seed

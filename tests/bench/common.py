@@ -230,8 +230,8 @@ def pipeline_env(redis_url: str, watchlist: Path, articles: str = "", partitions
 
     `articles` names an existing (pre-loaded) input topic; by default a private one is created.
     """
-    from streams.settings import Settings
-    from streams.topics import ensure_topics
+    from streams.cli.topics import ensure_topics
+    from streams.model.settings import Settings
 
     tag = uuid.uuid4().hex[:10]
     env = {
@@ -254,7 +254,7 @@ def pipeline_env(redis_url: str, watchlist: Path, articles: str = "", partitions
 
 
 def settings_fields(env: Mapping[str, str]) -> dict[str, str]:
-    from streams.settings import Settings
+    from streams.model.settings import Settings
 
     fields = {k.removeprefix("NEWSMON_").lower(): v for k, v in env.items() if k.startswith("NEWSMON_")}
     return {k: v for k, v in fields.items() if k in Settings.model_fields}

@@ -93,7 +93,7 @@ def pace(bootstrap: str, topic: str, lines: list[bytes], rate: float) -> dict[st
 
 def rule_fraction(watchlist: Path, lines: list[bytes]) -> set[str]:
     """Ids of the articles the rule fires on (the same matcher the worker uses)."""
-    from streams.watchlist import load_watchlist
+    from streams.watchlist.file import load_watchlist
 
     matcher = load_watchlist(watchlist).matcher()
     hits = set()

@@ -124,8 +124,8 @@ def aiokafka_loop(setup: Setup) -> Result:
 
 def aiokafka_tag_loop(setup: Setup) -> Result:
     """aiokafka batches of <= 500 through newsmon's pure step (decode, match, rules): no Redis, no sends."""
-    from streams.engine import build_engine
-    from streams.tagging import tag_batch
+    from streams.watchlist.compiled import build_engine
+    from streams.worker.tag_step import tag_batch
 
     engine = build_engine(setup.watchlist)
 

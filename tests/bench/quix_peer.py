@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import redis
 from quixstreams import Application
 
-from streams.watchlist import load_watchlist
+from streams.watchlist.file import load_watchlist
 
 COUNT_LUA = """
 local p, id, minute, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])

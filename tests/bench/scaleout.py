@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaProducer  # noqa: E402
 
-from streams.settings import Settings  # noqa: E402
+from streams.model.settings import Settings  # noqa: E402
 from tests.e2e.harness import SAMPLE, Pipeline, base_watchlist  # noqa: E402
 from tests.reliability.faults import seen_count  # noqa: E402
 

@@ -17,10 +17,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from streams.matcher import Matcher  # noqa: E402
-from streams.watchlist import load_watchlist  # noqa: E402
+from streams.matching.matcher import Matcher  # noqa: E402
+from streams.watchlist.file import load_watchlist  # noqa: E402
 from tests.unit.conftest import SEED_ARTICLE  # noqa: E402  (the seed text, verbatim)
-from tests.unit.reference_matcher import ReferenceMatcher  # noqa: E402
+from tests.unit.matching.reference_matcher import ReferenceMatcher  # noqa: E402
 
 Article = tuple[str, str]
 Entities = dict[str, list[str]]

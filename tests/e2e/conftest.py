@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import Settings
+from streams.model.settings import Settings
 from tests.e2e.harness import RULE, SECRET, SPIKE, Pipeline, base_watchlist
 from tests.e2e.receiver import Receiver
 

@@ -21,8 +21,8 @@ import yaml
 from kafka import KafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.cli.topics import ensure_topics
+from streams.model.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "ops" / "sample"

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from streams.webhooks import verify
+from streams.webhooks.client import verify
 
 
 class Receiver:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.watchlist import parse_watchlist
+from streams.watchlist.file import parse_watchlist
 from tests.e2e.harness import Pipeline, lines_of, sample_articles, sample_expected
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import rule_hits

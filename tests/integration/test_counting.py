@@ -10,8 +10,8 @@ from collections import defaultdict
 import pytest
 import redis.asyncio as aioredis
 
-from streams.counting import Counter, Tally
-from streams.settings import Settings
+from streams.model.settings import Settings
+from streams.store.counts import Counter, Tally
 
 pytestmark = pytest.mark.integration
 WINDOWS = (1, 5, 60, 1440)

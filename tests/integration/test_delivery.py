@@ -12,14 +12,14 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from streams.alerts import Alert, Evidence
-from streams.delivery import DeliveryStep
-from streams.engine import Engine
-from streams.metrics import WorkerMetrics
-from streams.rules import RuleSet
-from streams.settings import Settings
-from streams.watchlist import parse_watchlist
-from streams.webhooks import Receiver, verify
+from streams.model.alert import Alert, Evidence
+from streams.model.settings import Settings
+from streams.rules.rule import RuleSet
+from streams.watchlist.compiled import Engine
+from streams.watchlist.file import parse_watchlist
+from streams.webhooks.client import Receiver, verify
+from streams.worker.delivery_step import DeliveryStep
+from streams.worker.metrics import WorkerMetrics
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_" + "dGVzdC1rZXktZm9yLWRlbGl2ZXJ5"

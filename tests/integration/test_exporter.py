@@ -1,4 +1,4 @@
-"""The exporter on the real Redis: counts written by streams.counting, scraped over HTTP, exact values."""
+"""The exporter on the real Redis: counts written by streams.store.counts, scraped over HTTP, exact values."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import yaml
 from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.counting import Counter, Tally
-from streams.exporter import build_registry
-from streams.settings import Settings
+from streams.exporter.collector import build_registry
+from streams.model.settings import Settings
+from streams.store.counts import Counter, Tally
 from tests.e2e.harness import ROOT, free_port
 
 pytestmark = pytest.mark.integration

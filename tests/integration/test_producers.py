@@ -28,8 +28,8 @@ from producers.intake import Intake
 from producers.metrics import ProducerMetrics
 from producers.poller import FeedPoller, PollOptions
 from producers.publisher import KafkaPublisher
-from streams.kafka_options import kafka_python_options
-from streams.settings import Settings
+from streams.model.settings import Settings
+from streams.worker.kafka import kafka_python_options
 
 pytestmark = pytest.mark.integration
 

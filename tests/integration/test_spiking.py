@@ -11,11 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 
-from streams.article import Article
-from streams.counting import Counter, Tally
-from streams.engine import build_engine
-from streams.settings import Settings
-from streams.spiking import SpikeStep
+from streams.model.article import Article
+from streams.model.settings import Settings
+from streams.store.counts import Counter, Tally
+from streams.watchlist.compiled import build_engine
+from streams.worker.spike_step import SpikeStep
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

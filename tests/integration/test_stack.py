@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaAdminClient, KafkaProducer
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from streams.settings import Settings
+from streams.model.settings import Settings
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry, start_http_server
 
-from streams.alerts import Alert
-from streams.counting import Counter, Tally
-from streams.metrics import WorkerMetrics
-from streams.settings import Settings
+from streams.model.alert import Alert
+from streams.model.settings import Settings
+from streams.store.counts import Counter, Tally
+from streams.worker.metrics import WorkerMetrics
 from tests.e2e.harness import ROOT, free_port
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.settings import Settings
+from streams.model.settings import Settings
 from tests.e2e.harness import RULE, SECRET, SPIKE, Pipeline, base_watchlist
 from tests.reliability.faults import FlakyReceiver, ensure_stack_up
 

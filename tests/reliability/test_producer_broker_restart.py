@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from streams.settings import Settings
+from streams.model.settings import Settings
 from tests.e2e.harness import ROOT
 from tests.reliability.faults import replay_of, stopped
 

@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from streams.engine import build_engine
-from streams.kafka_options import kafka_python_options
-from streams.settings import Settings
-from streams.watchlist import WatchlistError
+from streams.model.settings import Settings
+from streams.watchlist.compiled import build_engine
+from streams.watchlist.file import WatchlistError
+from streams.worker.kafka import kafka_python_options
 from tests.e2e.harness import SAMPLE, SECRET, Pipeline, base_watchlist
 from tests.reliability.faults import replay_of, seen_count
 
@@ -168,7 +168,7 @@ def test_worker_passes_kafka_auth_and_tls_to_faust(tmp_path: Path) -> None:
     """
     from prometheus_client import CollectorRegistry
 
-    from streams.app import create_app
+    from streams.worker.build import create_app
 
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",

@@ -1,0 +1,101 @@
+"""`python -m streams.tag --watchlist PATH`: tag JSON Lines articles from stdin (DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any, BinaryIO
+
+import orjson
+
+from streams.matching.matcher import Matcher
+from streams.watchlist.file import WatchlistError, load_watchlist
+
+_FLUSH_EVERY = 2048  # output lines per write: few syscalls, bounded memory
+
+
+class LineError(ValueError):
+    """A line that is not a usable Article."""
+
+
+def _text_field(article: dict[str, Any], key: str) -> str:
+    value = article.get(key, "")
+    if not isinstance(value, str):
+        raise LineError(f"{key!r} must be a string")
+    return value
+
+
+def parse_article(line: bytes) -> tuple[str, str, str]:
+    """(id, title, body) of one JSON line, validated like streams.model.article.Article."""
+    try:
+        article = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise LineError(f"invalid JSON: {exc}") from exc
+    if not isinstance(article, dict):
+        raise LineError("not a JSON object")
+    article_id = article.get("id")
+    if not isinstance(article_id, str) or not article_id.strip():
+        raise LineError("'id' must be a non-empty string")
+    title = _text_field(article, "title")
+    body = _text_field(article, "body")
+    if not title.strip() and not body.strip():
+        raise LineError("title and body are both empty")
+    return article_id, title, body
+
+
+def tag_line(line: bytes, number: int, matcher: Matcher) -> tuple[bytes, bool]:
+    """The output line for one input line (without newline) and whether the input was valid."""
+    try:
+        article_id, title, body = parse_article(line)
+    except LineError as exc:
+        return orjson.dumps({"line": number, "error": str(exc)}), False
+    return orjson.dumps({"id": article_id, "mentions": matcher.mentions(title, body)}), True
+
+
+def tag_stream(lines: Iterable[bytes], out: BinaryIO, matcher: Matcher) -> int:
+    """Tag every line in order, writing one output line each; returns the number of bad lines."""
+    failed = 0
+    pending: list[bytes] = []
+    for number, line in enumerate(lines, start=1):
+        tagged, ok = tag_line(line, number, matcher)
+        failed += not ok
+        pending.append(tagged)
+        if len(pending) >= _FLUSH_EVERY:
+            out.write(b"\n".join(pending) + b"\n")
+            pending.clear()
+    if pending:
+        out.write(b"\n".join(pending) + b"\n")
+    out.flush()
+    return failed
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m streams.tag",
+        description="Read Article JSON Lines on stdin; write {id, mentions} (or {line, error}) per line.",
+    )
+    parser.add_argument("--watchlist", required=True, help="watchlist YAML file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 all lines tagged, 1 some lines failed, 2 unusable watchlist."""
+    args = _arguments(argv)
+    try:
+        matcher = load_watchlist(args.watchlist).matcher()
+    except WatchlistError as exc:
+        sys.stderr.write(f"streams.tag: bad watchlist: {exc}\n")
+        return 2
+    try:
+        failed = tag_stream(sys.stdin.buffer, sys.stdout.buffer, matcher)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); keep the exit flush from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Prometheus exporter of the rolling counts in Redis (`python -m streams.exporter`)."""

@@ -1,0 +1,1 @@
+"""Text normalization and the compiled entity matcher (C scanner inside)."""

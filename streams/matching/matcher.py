@@ -1,0 +1,281 @@
+"""Tokenization and the compiled entity matcher (DESIGN.md "Matching" rules 2-4)."""
+
+from __future__ import annotations
+
+import unicodedata
+from array import array
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from streams.matching._scan import Scanner
+from streams.matching.normalize import (
+    first_character,
+    internal_code,
+    internal_form,
+    is_token_char,
+    normalize,
+    scan_table,
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalized tokens of ``text``: maximal runs of letters and digits."""
+    tokens: list[str] = []
+    current: list[str] = []
+    for ch in normalize(text):
+        if is_token_char(ch):
+            current.append(ch)
+        elif current:
+            tokens.append("".join(current))
+            current = []
+    if current:
+        tokens.append("".join(current))
+    return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One counted match: the entity, the watchlist name as written, the index of its first token."""
+
+    entity: str
+    name: str
+    token: int
+
+
+def _code(ch: str) -> bytes:
+    return bytes((internal_code(ch),))
+
+
+_CONJUNCTIONS = (b"", _code("و"), _code("ف"))
+_PREPOSITIONS_NO_LAM = (b"", _code("ب"), _code("ك"))
+_LAM = _code("ل")
+_ALEF_LAM = _code("ا") + _LAM
+# Proclitic stacks as they appear in the internal form: optional و/ف, then optional ب/ك/ل.
+STACKS_WITHOUT_LAM = frozenset(c + p for c in _CONJUNCTIONS for p in _PREPOSITIONS_NO_LAM)
+STACKS_ALL = STACKS_WITHOUT_LAM | frozenset(c + _LAM for c in _CONJUNCTIONS)
+# ل + ال is written لل: the pattern is the name without its ا, after a stack that ends in ل.
+STACKS_LAM_ONLY = frozenset(c + _LAM for c in _CONJUNCTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class MatcherStats:
+    """Names compiled, whole-token patterns looked up (clitic forms included), scanner size in bytes."""
+
+    names: int
+    patterns: int
+    scanner_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    """A compiled watchlist name: its tokens in the internal form and how its first token may look."""
+
+    entity: str
+    written: str
+    tokens: tuple[bytes, ...]
+    arabic: bool  # Arabic names take proclitics on their first token
+    definite: bool  # starts with ال: ل attaches only as لل
+    anchor: int  # the token the scanner looks up; the others are compared around it
+
+    @property
+    def rule(self) -> int:
+        """Which proclitic stacks the scanner allows on the first token (RULE_* in _scan.c)."""
+        return _RULE_DEFINITE if self.definite else _RULE_ARABIC if self.arabic else _RULE_NONE
+
+
+_RULE_NONE, _RULE_ARABIC, _RULE_DEFINITE = 0, 1, 2
+# Stack sets in the scanner's order (STACKS_* in _scan.c).
+_STACK_SETS = (STACKS_ALL, STACKS_WITHOUT_LAM, STACKS_LAM_ONLY)
+
+# A match as the scanner reports it, overlapping ones included: (token start, end, proclitic bytes,
+# name index, tokens); start and end are byte offsets in the article's joined internal form, end one
+# past the space after the match.
+_Hit = tuple[int, int, int, int, int]
+_SCAN_TABLE = scan_table()
+
+
+def _is_arabic(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("ARABIC")
+
+
+def _compile_name(entity: str, written: str, encoded: tuple[bytes, ...]) -> _Name:
+    arabic = _is_arabic(first_character(encoded[0]))
+    definite = arabic and encoded[0].startswith(_ALEF_LAM) and len(encoded[0]) > len(_ALEF_LAM)
+    # Look up the longest token (likely the rarest); ties go to the first, which needs no walk back.
+    anchor = max(range(len(encoded)), key=lambda i: (len(encoded[i]), -i))
+    return _Name(entity, written, encoded, arabic, definite, anchor)
+
+
+def _patterns(name: _Name) -> list[tuple[bytes, int]]:
+    """Whole-token forms of a name's anchor token, each with its number of clitic letters.
+
+    Every clitic form is a pattern of its own: one hash lookup per text token then finds the stem with
+    any proclitic stack (measured: cheaper than stripping candidate stacks off every text token).
+    """
+    anchor = name.tokens[name.anchor]
+    if name.anchor > 0 or not name.arabic:
+        return [(anchor, 0)]
+    stacks = STACKS_WITHOUT_LAM if name.definite else STACKS_ALL
+    forms = [(stack + anchor, len(stack)) for stack in sorted(stacks)]
+    if name.definite:
+        # A proclitic never replaces ال: ل attaches only in the assimilated لل form (ل + لموصل).
+        forms += [(stack + anchor[1:], len(stack)) for stack in sorted(STACKS_LAM_ONLY)]
+    return forms
+
+
+def _stack_code(stack: bytes) -> int:
+    """A proclitic stack as _scan.c's stack_code() packs it: length, then its bytes."""
+    return len(stack) | int.from_bytes(stack, "little") << 8
+
+
+_ESCAPE_BYTES = bytes(range(0x80, 0x100))
+
+
+def _characters(joined: bytes, start: int, end: int) -> int:
+    """Token characters in a span of the internal form (rare characters take 3 bytes there)."""
+    span = joined[start:end]
+    letters = len(span) - span.count(b" ")
+    if span.isascii():
+        return letters
+    escaped = len(span) - len(span.translate(None, _ESCAPE_BYTES))
+    return letters - escaped + escaped // 3
+
+
+def _resolve_cluster(joined: bytes, cluster: list[_Hit]) -> list[_Hit]:
+    """Longest match wins within overlapping hits: most tokens, then most characters, then fewest
+    clitic characters, then leftmost, then first listed; chosen matches never overlap."""
+    if len(cluster) == 1:
+        return cluster
+
+    def longest_first(hit: _Hit) -> tuple[int, int, int, int, int]:
+        token_start, end, clitics, name_index, tokens = hit
+        return (-tokens, -_characters(joined, token_start, end), clitics, token_start, name_index)
+
+    chosen: list[_Hit] = []
+    for hit in sorted(cluster, key=longest_first):
+        if all(hit[1] <= c[0] or c[1] <= hit[0] for c in chosen):
+            chosen.append(hit)
+    return sorted(chosen)
+
+
+def _select_non_overlapping(joined: bytes, hits: list[_Hit]) -> list[_Hit]:
+    """The counted matches in text order: each run of overlapping hits is resolved on its own."""
+    hits.sort()
+    previous_end = -1
+    for hit in hits:
+        if hit[0] < previous_end:
+            break
+        previous_end = hit[1]
+    else:
+        return hits  # the usual case: nothing overlaps
+    selected: list[_Hit] = []
+    cluster: list[_Hit] = []
+    cluster_end = -1
+    for hit in hits:
+        if hit[0] >= cluster_end and cluster:
+            selected += _resolve_cluster(joined, cluster)
+            cluster = []
+        cluster.append(hit)
+        cluster_end = max(cluster_end, hit[1]) if len(cluster) > 1 else hit[1]
+    if cluster:
+        selected += _resolve_cluster(joined, cluster)
+    return selected
+
+
+class _Tables:
+    """The compiled watchlist as the C scanner takes it: patterns, and per pattern the names it may
+    start, their tokens and the proclitic stacks they allow (see streams/_scan.c)."""
+
+    def __init__(self, names: list[_Name]) -> None:
+        pattern_ids: dict[bytes, int] = {}
+        targets: list[list[tuple[int, int]]] = []
+        self.names = array("I")
+        self.token_spans = array("I")
+        tokens = bytearray()
+        for name_index, name in enumerate(names):
+            self.names.extend((len(self.token_spans) // 2, len(name.tokens), name.anchor, name.rule))
+            for token in name.tokens:
+                self.token_spans.extend((len(tokens), len(token)))
+                tokens += token
+            for pattern, clitics in _patterns(name):
+                if pattern not in pattern_ids:
+                    pattern_ids[pattern] = len(targets)
+                    targets.append([])
+                targets[pattern_ids[pattern]].append((name_index, clitics))
+        self.patterns = list(pattern_ids)
+        self.token_bytes = bytes(tokens)
+        self.pattern_targets = array("I")
+        self.targets = array("I")
+        for targets_of in targets:
+            self.pattern_targets.extend((len(self.targets) // 2, len(targets_of)))
+            for pair in targets_of:
+                self.targets.extend(pair)
+        self.stacks = array("I")
+        for index, stacks in enumerate(_STACK_SETS):
+            for stack in sorted(stacks):
+                self.stacks.extend((index, _stack_code(stack)))
+
+    def scanner(self) -> Scanner:
+        return Scanner(
+            _SCAN_TABLE, self.patterns, self.pattern_targets, self.targets, self.names,
+            self.token_spans, self.token_bytes, self.stacks,
+        )  # fmt: skip
+
+
+class Matcher:
+    """Matches watchlist names in articles; build once, then call ``mentions`` per article."""
+
+    def __init__(self, entities: Mapping[str, Iterable[str]]) -> None:
+        """``entities`` maps entity id → names; a name listed twice counts once (first entity wins)."""
+        self._names: list[_Name] = []
+        compiled: set[tuple[bytes, ...]] = set()
+        for entity, names in entities.items():
+            for written in names:
+                tokens = tuple(internal_form(written).split())  # the tokens of tokenize(), but fast
+                if not tokens:
+                    raise ValueError(f"name {written!r} of entity {entity!r} has no letters or digits")
+                if tokens not in compiled:  # e.g. أردوغان after اردوغان: the first listed wins anyway
+                    compiled.add(tokens)
+                    self._names.append(_compile_name(entity, written, tokens))
+        self._entity_of = [name.entity for name in self._names]
+        tables = _Tables(self._names)
+        self._pattern_count = len(tables.patterns)
+        self._scanner = tables.scanner()
+
+    def _scan(self, title: str, body: str) -> tuple[bytes, list[_Hit]]:
+        """The joined internal form of an article and every whole-name match in it."""
+        scanned = self._scanner.scan(title, body)
+        if scanned is not None:
+            return scanned
+        # A character the scanner's table lacks (rare scripts, presentation forms): normalize in Python.
+        joined = b"".join((b" ", internal_form(title), b" \n ", internal_form(body), b" "))
+        return joined, self._scanner.find(joined)
+
+    def mentions(self, title: str, body: str) -> dict[str, int]:
+        """Entity id → number of matches in title and body (entities without a match are omitted)."""
+        joined, hits = self._scan(title, body)
+        counts: dict[str, int] = {}
+        if not hits:
+            return counts
+        entity_of = self._entity_of
+        for hit in _select_non_overlapping(joined, hits):
+            entity = entity_of[hit[3]]
+            counts[entity] = counts.get(entity, 0) + 1
+        return counts
+
+    def find(self, title: str, body: str) -> list[Match]:
+        """The counted matches in text order, with the index of each one's first token."""
+        joined, hits = self._scan(title, body)
+        matches: list[Match] = []
+        token, counted_to = 0, 0
+        for token_start, _end, _clitics, name_index, _tokens in _select_non_overlapping(joined, hits):
+            # Tokens between consecutive match starts; bytes.split() also drops the boundary (\n).
+            token += len(joined[counted_to:token_start].split())
+            counted_to = token_start
+            name = self._names[name_index]
+            matches.append(Match(name.entity, name.written, token))
+        return matches
+
+    def stats(self) -> MatcherStats:
+        """Sizes of the compiled matcher, for logs and benchmarks."""
+        return MatcherStats(len(self._names), self._pattern_count, self._scanner.memory())

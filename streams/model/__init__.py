@@ -1,0 +1,1 @@
+"""Messages and settings: the shapes every room shares (no I/O)."""

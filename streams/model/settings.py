@@ -1,0 +1,58 @@
+"""The one Settings object, read once from the environment and .env (prefix NEWSMON_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration shared by producers, the Faust worker and the exporter.
+
+    Every field can be set as ``NEWSMON_<FIELD>`` (e.g. ``NEWSMON_KAFKA_BOOTSTRAP``) or in ``.env``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="NEWSMON_", env_file=".env", extra="ignore")
+
+    # Faust app id: the consumer group and the prefix of Faust's internal topics
+    app_id: str = "newsmon"
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    topic_articles: str = "news.articles"
+    topic_tagged: str = "news.tagged"
+    topic_alerts: str = "news.alerts"
+    topic_deadletter: str = "news.deadletter"
+    topic_partitions: int = Field(default=8, ge=1)
+
+    # Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "nm:"
+    seen_ttl_seconds: int = Field(default=7 * 86400, ge=60)  # how long a redelivered article is recognised
+    # A partition silent this long stops holding back the stream clock (see streams.store.counts).
+    partition_idle_seconds: float = Field(default=10.0, gt=0)
+
+    # Tagging
+    watchlist: Path = Path("ops/watchlist.yaml")
+    max_article_bytes: int = Field(default=1024 * 1024, ge=1)
+
+    # HTTP endpoints (bind 0.0.0.0 to be scraped from another host)
+    worker_web_bind: str = "127.0.0.1"
+    worker_web_port: int = 6066
+    exporter_port: int = 9108
+    producer_metrics_port: int = 9109
+    ingest_port: int = 8088
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for CLIs and the Faust app module; library code takes a Settings argument instead."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Per-article boolean rules over entity ids: parse, validate, evaluate."""

@@ -1,0 +1,1 @@
+"""Spike detector math on the stream clock: measure windows, decide fire/resolve."""

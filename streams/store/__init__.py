@@ -1,0 +1,1 @@
+"""Redis: the key schema, rolling counts, spike state and the Lua scripts."""

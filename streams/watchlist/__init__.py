@@ -1,0 +1,1 @@
+"""The watchlist file, its sections, its compiled form and the one reloader."""

@@ -1,0 +1,1 @@
+"""The Faust worker: app build, the tag/spike/delivery steps, metrics, Faust shims."""

@@ -1,0 +1,113 @@
+"""The deliver agent's step: each alert to each of its receivers once per webhook-id, failures dead-lettered."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+
+from streams.model.alert import Alert
+from streams.watchlist.compiled import Engine
+from streams.webhooks.client import DeliveryResult, TokenBucket, deliver, webhook_id
+from streams.worker.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+DELIVERED_TTL = 30 * 86400
+
+SendDead = Callable[[bytes | None, bytes], Awaitable[Any]]
+Retrying = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+class DeliveryStep:
+    """Delivers alerts; a Redis marker per webhook-id keeps redelivered alerts from being sent twice."""
+
+    def __init__(
+        self,
+        *,
+        engine: Callable[[], Engine],
+        client: aioredis.Redis,
+        prefix: str,
+        metrics: WorkerMetrics,
+        send_dead: SendDead,
+        retrying: Retrying,
+        deadletter_source: str,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.prefix = prefix
+        self.metrics = metrics
+        self.send_dead = send_dead
+        self.retrying = retrying
+        self.source_topic = deadletter_source
+        self.limiters: dict[str, TokenBucket] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def run(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> None:
+        try:
+            alert = Alert.model_validate_json(value or b"")
+        except ValidationError as err:
+            await self.dead(key, value, partition, offset, f"invalid_alert: {err.errors()[0]['msg']}")
+            return
+        for name in alert.receivers:
+            await self.deliver_to(name, alert, key, value, partition, offset)
+
+    async def deliver_to(
+        self, name: str, alert: Alert, key: bytes | None, value: bytes | None, partition: int, offset: int
+    ) -> None:
+        receiver = self.engine().receivers.get(name)
+        if receiver is None:
+            await self.dead(
+                key, value, partition, offset, f"unknown_receiver: {name!r} is not in the watchlist"
+            )
+            return
+        marker = f"{self.prefix}delivered:{webhook_id(alert.id, name)}"
+        if await self.retrying(lambda: self.client.exists(marker)):
+            self.metrics.deliveries.labels(name, "duplicate").inc()
+            return
+        limiter = self.limiters.setdefault(name, TokenBucket(receiver.rate_limit_per_s))
+        started = time.perf_counter()
+        retried = self.metrics.deliveries.labels(name, "retried")
+        result = await deliver(
+            self.session(), receiver, alert, limiter=limiter, on_retry=lambda _: retried.inc()
+        )
+        self.metrics.delivery_seconds.labels(name).observe(time.perf_counter() - started)
+        if result.delivered:
+            await self.retrying(lambda: self.client.set(marker, b"1", ex=DELIVERED_TTL))
+            self.metrics.deliveries.labels(name, "delivered").inc()
+            return
+        self.metrics.deliveries.labels(name, "failed").inc()
+        await self.dead(key, value, partition, offset, _failure(result))
+
+    async def dead(
+        self, key: bytes | None, value: bytes | None, partition: int, offset: int, reason: str
+    ) -> None:
+        log.error("alert to dead-letter topic (%s offset %d): %s", self.source_topic, offset, reason)
+        record = {
+            "reason": reason,
+            "topic": self.source_topic,
+            "partition": partition,
+            "offset": offset,
+            "received_at": datetime.now(UTC).isoformat(),
+            "payload": (value or b"").decode("utf-8", errors="replace"),
+        }
+        await self.send_dead(key, orjson.dumps(record))
+
+
+def _failure(result: DeliveryResult) -> str:
+    return f"webhook_failed: receiver {result.receiver} after {result.attempts} attempt(s): {result.error}"
