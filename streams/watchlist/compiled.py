@@ -12,7 +12,7 @@ from streams.matching.matcher import Matcher
 from streams.rules.rule import RuleSet, load_rules
 from streams.spikes.detector import SpikeDetector, load_spikes
 from streams.watchlist.file import Watchlist, WatchlistError, file_stamp, load_watchlist
-from streams.webhooks.client import Receiver, load_receivers
+from streams.webhooks.receivers import Receiver, load_receivers
 from streams.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,6 @@
 `streams.webhooks.verify` is what a receiver's author imports to check a delivery's signature.
 """
 
-from streams.webhooks.client import WebhookVerificationError, verify
+from streams.webhooks.signing import WebhookVerificationError, verify
 
 __all__ = ["WebhookVerificationError", "verify"]

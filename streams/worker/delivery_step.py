@@ -15,7 +15,9 @@ from pydantic import ValidationError
 
 from streams.model.alert import Alert
 from streams.watchlist.compiled import Engine
-from streams.webhooks.client import DeliveryResult, TokenBucket, deliver, webhook_id
+from streams.webhooks.client import DeliveryResult, deliver
+from streams.webhooks.retry import TokenBucket
+from streams.webhooks.signing import webhook_id
 from streams.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)

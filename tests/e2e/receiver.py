@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from streams.webhooks.client import verify
+from streams.webhooks.signing import verify
 
 
 class Receiver:

@@ -17,7 +17,8 @@ from streams.model.settings import Settings
 from streams.rules.rule import RuleSet
 from streams.watchlist.compiled import Engine
 from streams.watchlist.file import parse_watchlist
-from streams.webhooks.client import Receiver, verify
+from streams.webhooks.receivers import Receiver
+from streams.webhooks.signing import verify
 from streams.worker.delivery_step import DeliveryStep
 from streams.worker.metrics import WorkerMetrics
 

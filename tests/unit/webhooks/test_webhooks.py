@@ -15,27 +15,22 @@ import pytest
 from aiohttp import web
 
 from streams.model.alert import Alert, Evidence, Status, rule_alert_id, spike_alert_id
-from streams.webhooks.client import (
-    ZERO_TIME,
-    Receiver,
-    ReceiverError,
+from streams.webhooks.bodies import ZERO_TIME, alertmanager_body, fingerprint, render_body, slack_body
+from streams.webhooks.client import deliver
+from streams.webhooks.receivers import Receiver, ReceiverError, load_receivers
+from streams.webhooks.retry import (
     TokenBucket,
-    WebhookVerificationError,
-    alertmanager_body,
     backoff_ceiling,
     backoff_delay,
     classify_status,
-    deliver,
-    fingerprint,
-    limiters_for,
-    load_receivers,
     next_delay,
-    render_body,
     retry_after_seconds,
+)
+from streams.webhooks.signing import (
+    WebhookVerificationError,
     sign,
     signed_headers,
     signing_key,
-    slack_body,
     verify,
     webhook_id,
 )
@@ -451,14 +446,6 @@ async def test_token_bucket_acquire_waits() -> None:
     for _ in range(3):
         await bucket.acquire(clock.sleep)
     assert clock.sleeps == [0.25, 0.25]
-
-
-def test_limiters_for_receivers() -> None:
-    receivers = {
-        "ops": Receiver(name="ops", url="http://x/", format="slack", secret="k", rate_limit_per_s=0.5)
-    }
-    limiters = limiters_for(receivers, clock=FakeClock())
-    assert (limiters["ops"].rate, limiters["ops"].burst) == (0.5, 1.0)
 
 
 # --- delivery against a real local server ----------------------------------------------------------
