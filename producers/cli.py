@@ -41,6 +41,7 @@ from producers.publisher import (
 from producers.replay import ReplayClock, count_lines, replay_stream
 from producers.sample import generate
 from streams.model.settings import Settings, get_settings
+from streams.store.keys import RedisKeys
 
 log = logging.getLogger("producers")
 
@@ -177,7 +178,9 @@ def seen_store(args: argparse.Namespace, settings: Settings) -> SeenStore:
     """Redis claims (shared, survive restarts), or memory for `--dedupe memory` / `--stdout` runs."""
     if args.dedupe == "memory" or (args.dedupe == "auto" and args.stdout):
         return MemorySeenStore()
-    return RedisSeenStore(aioredis.from_url(settings.redis_url), ttl_s=args.seen_ttl)
+    return RedisSeenStore(
+        aioredis.from_url(settings.redis_url), RedisKeys(settings.redis_prefix), ttl_s=args.seen_ttl
+    )
 
 
 async def _poll(args: argparse.Namespace, poller: FeedPoller) -> None:

@@ -6,7 +6,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-SEEN_PREFIX = "newsmon:seen:"
+from streams.store.keys import RedisKeys
+
 DEFAULT_SEEN_TTL_S = 7 * 24 * 3600
 
 
@@ -37,14 +38,18 @@ class MemorySeenStore:
 
 
 class RedisSeenStore:
-    """``SET newsmon:seen:<id> 1 NX EX ttl``: atomic, shared by every poller instance."""
+    """``SET <prefix>published:<id> 1 NX EX ttl``: atomic, shared by every poller instance.
 
-    def __init__(self, client: aioredis.Redis, ttl_s: int = DEFAULT_SEEN_TTL_S) -> None:
+    Its own key, not the worker's ``seen:`` marker: a producer's claim must not stop the count.
+    """
+
+    def __init__(self, client: aioredis.Redis, keys: RedisKeys, ttl_s: int = DEFAULT_SEEN_TTL_S) -> None:
         self.client = client
+        self.keys = keys
         self.ttl_s = ttl_s
 
     async def claim(self, article_id: str) -> bool:
-        return bool(await self.client.set(SEEN_PREFIX + article_id, 1, nx=True, ex=self.ttl_s))
+        return bool(await self.client.set(self.keys.published(article_id), 1, nx=True, ex=self.ttl_s))
 
     async def release(self, article_id: str) -> None:
-        await self.client.delete(SEEN_PREFIX + article_id)
+        await self.client.delete(self.keys.published(article_id))

@@ -19,7 +19,9 @@ from prometheus_client.registry import Collector
 
 from streams.model.settings import Settings, get_settings
 from streams.spikes.detector import SpikeDetector, SpikeState, load_spikes
+from streams.store import scripts
 from streams.store.counts import DEFAULT_WINDOWS
+from streams.store.keys import RedisKeys
 from streams.watchlist.file import WatchlistError, file_stamp, load_watchlist
 
 log = logging.getLogger(__name__)
@@ -27,17 +29,6 @@ log = logging.getLogger(__name__)
 TOP_WINDOW = 60  # minutes: "top entities" rank by mentions in the last hour of stream time
 MAX_TOP = 100  # bounds the rank label
 MINUTE = 60
-
-# The per-minute buckets the spike detectors need, relative to the clock read in the same script, so
-# that a clock advancing between two reads cannot shift them.
-_BUCKETS_LUA = """
-local p, span = ARGV[1], tonumber(ARGV[2])
-local clock = tonumber(redis.call('GET', p .. 'clock') or '-1')
-local out = {clock}
-if clock < 0 then return out end
-for minute = clock - span + 1, clock do out[#out + 1] = redis.call('HGETALL', p .. 'm:' .. minute) end
-return out
-"""
 
 
 # --- what is watched -----------------------------------------------------------------------------------
@@ -105,13 +96,14 @@ def read_snapshot(
     client: redis.Redis, prefix: str, span_minutes: int, windows: Sequence[int] = DEFAULT_WINDOWS
 ) -> Snapshot:
     """Everything one scrape needs in one round trip, inside MULTI/EXEC so the clock cannot move mid-read."""
+    keys = RedisKeys(prefix)
     with client.pipeline(transaction=True) as pipe:
         for window in windows:
-            pipe.hgetall(f"{prefix}w:{window}")
+            pipe.hgetall(keys.window(window))
         for window in windows:
-            pipe.hgetall(f"{prefix}wd:{window}")
-        pipe.smembers(f"{prefix}spike:firing")
-        pipe.eval(_BUCKETS_LUA, 0, prefix, span_minutes)
+            pipe.hgetall(keys.window_distinct(window))
+        pipe.smembers(keys.spike_firing)
+        pipe.eval(scripts.BUCKETS, 0, prefix, span_minutes)
         replies = pipe.execute()
     return parse_snapshot(windows, replies)
 

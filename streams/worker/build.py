@@ -23,7 +23,7 @@ from mode.services import WaitResults
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.model.settings import Settings
-from streams.store.counts import Counter
+from streams.store.counts import RollingCounts
 from streams.watchlist.compiled import EngineHolder
 from streams.worker.delivery_step import DeliveryStep
 from streams.worker.kafka import faust_credentials
@@ -98,7 +98,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     metrics = WorkerMetrics(registry or CollectorRegistry())
     holder = EngineHolder(settings.watchlist, metrics)
     store = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-    counter = Counter(
+    counter = RollingCounts(
         store,
         prefix=settings.redis_prefix,
         seen_ttl=settings.seen_ttl_seconds,

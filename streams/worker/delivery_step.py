@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from streams.model.alert import Alert
+from streams.store.keys import RedisKeys
 from streams.watchlist.compiled import Engine
 from streams.webhooks.client import DeliveryResult, deliver
 from streams.webhooks.retry import TokenBucket
@@ -43,7 +44,7 @@ class DeliveryStep:
     ) -> None:
         self.engine = engine
         self.client = client
-        self.prefix = prefix
+        self.keys = RedisKeys(prefix)
         self.metrics = metrics
         self.send_dead = send_dead
         self.retrying = retrying
@@ -78,7 +79,7 @@ class DeliveryStep:
                 key, value, partition, offset, f"unknown_receiver: {name!r} is not in the watchlist"
             )
             return
-        marker = f"{self.prefix}delivered:{webhook_id(alert.id, name)}"
+        marker = self.keys.delivered(webhook_id(alert.id, name))
         if await self.retrying(lambda: self.client.exists(marker)):
             self.metrics.deliveries.labels(name, "duplicate").inc()
             return

@@ -13,38 +13,18 @@ from streams.matching.matcher import Match
 from streams.model.alert import Alert, Evidence
 from streams.model.article import Article
 from streams.spikes.detector import Decision, SpikeDetector, SpikeState
-from streams.store.counts import SPIKE_SECTION_LUA, Recorded
+from streams.store import scripts
+from streams.store.counts import Recorded
+from streams.store.keys import RedisKeys
 from streams.watchlist.compiled import Engine
 
 MAX_EVIDENCE = 5
 EVIDENCE_KEPT = 200  # recent articles remembered per entity (by arrival, so keep enough for a replay)
 EVIDENCE_TTL = 2 * 86400  # seconds; as long as the minute buckets the counts come from
 MAX_STEPS = 1440  # minutes of clock movement evaluated in one call; older ones are skipped
-Tagged = tuple[Article, int, Mapping[str, int]]  # an article, its event minute and its mentions
 # An article of a batch for the counting call: its position (from 1), event minute, and the names
 # matched for each spike-watched entity it mentions (its evidence).
 Counted = tuple[int, Article, int, Mapping[str, list[str]]]
-
-# Write a detector's state only if nobody else changed it since we read it (two workers, one entity),
-# and keep the firing set in step with it.
-_CAS_LUA = """
-local current = redis.call('HGET', KEYS[1], 'version') or ''
-if current ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
-return 1
-"""
-# The spike section on its own, for a clock move counted without it (one round trip, not two).
-_READ_LUA = (
-    SPIKE_SECTION_LUA
-    + """
-local spec = cjson.decode(ARGV[4])
-local touched = {}
-for _, entity in ipairs(spec.changed) do touched[entity] = true end
-return spike_section(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), touched, nil, spec)
-"""
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,34 +92,23 @@ class SpikeStep:
         publish: Callable[[list[Alert]], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = RedisKeys(prefix)
         self.publish = publish
-        self._cas = client.register_script(_CAS_LUA)
-        self._read_script = client.register_script(_READ_LUA)
+        self._cas = client.register_script(scripts.SPIKE_CAS)
 
     def _state_key(self, candidate: Candidate) -> str:
-        return f"{self.prefix}spike:{candidate.detector.id}:{candidate.entity}"
+        return self.keys.spike_state(candidate.detector.id, candidate.entity)
 
     def request(self, engine: Engine, articles: Sequence[Counted]) -> bytes | None:
         """The spike section of a counting call, None without detectors (see `spec`)."""
         return spec(engine, articles) if engine.spikes else None
 
-    async def evaluate(
-        self, engine: Engine, recorded: Recorded, articles: Sequence[Tagged] = ()
-    ) -> list[Alert]:
-        """Spike alerts for every minute the clock passed. A `recorded` without the spike section's
-        reply costs one more round trip, which keeps `articles` (fresh ones) as evidence."""
-        if not engine.spikes:
-            return []
+    async def evaluate(self, engine: Engine, recorded: Recorded) -> list[Alert]:
+        """Spike alerts for every minute the clock passed, from the spike section's reply that rode on
+        the counting call (`recorded.spikes`; None when the call carried no spike section)."""
         reply = recorded.spikes
-        if reply is None:
-            counted = [
-                (i, article, minute, watched_names(engine, article, mentions))
-                for i, (article, minute, mentions) in enumerate(articles, 1)
-            ]
-            data = spec(engine, counted, recorded.changed)
-            clock = (recorded.previous_clock_minute, recorded.clock_minute)
-            reply = await self._read_script(args=[self.prefix, *clock, data])
+        if not engine.spikes or reply is None:
+            return []
         snapshot = orjson.loads(reply)
         if recorded.clock_minute < 0:
             return []
@@ -177,7 +146,7 @@ class SpikeStep:
         # (deliveries are once per webhook-id) instead of losing the alert.
         if alerts and self.publish is not None:
             await self.publish(alerts)
-        keys = [self._state_key(candidate), f"{self.prefix}spike:firing"]
+        keys = [self._state_key(candidate), self.keys.spike_firing]
         member, firing = f"{detector.id}\t{entity}", "1" if state.firing else "0"
         if not await self._cas(keys=keys, args=[version, member, firing, *_flat(state, version)]):
             return []  # another worker moved this detector on first; its alerts carry the same ids
@@ -186,7 +155,7 @@ class SpikeStep:
     async def _alert(self, detector: SpikeDetector, entity: str, decision: Decision) -> Alert:
         evidence: list[Evidence] = []
         if decision.action == "fire":
-            recent = await self.client.lrange(f"{self.prefix}ev:{entity}", 0, EVIDENCE_KEPT - 1)
+            recent = await self.client.lrange(self.keys.evidence(entity), 0, EVIDENCE_KEPT - 1)
             window_start = decision.measurement.window_start // 60
             evidence = pick_evidence(recent, window_start, window_start + detector.window // 60 - 1)
         return detector.alert(entity, decision, evidence)
@@ -257,14 +226,6 @@ def names_by_entity(matches: Iterable[Match], entities: Iterable[str]) -> dict[s
         if match.entity in names:
             names[match.entity].add(match.name)
     return {entity: sorted(found) for entity, found in names.items()}
-
-
-def watched_names(engine: Engine, article: Article, mentions: Iterable[str]) -> dict[str, list[str]]:
-    """names_by_entity for an article's spike-watched entities, matching it again only if needed."""
-    watched = spike_watched(engine, mentions)
-    if not watched:
-        return {}
-    return names_by_entity(engine.matcher.find(article.title, article.body), watched)
 
 
 def _flat(state: SpikeState, version: str) -> list[str]:

@@ -19,7 +19,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from streams.model.alert import Alert
 from streams.model.article import Article
 from streams.model.deadletter import Rejected, deadletter_record, decode_article, event_time, tagged_record
-from streams.store.counts import Counter, Recorded, Tally, minute_of
+from streams.store.counts import Recorded, RollingCounts, Tally, minute_of
 from streams.watchlist.compiled import Engine
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.spike_step import SpikeStep, names_by_entity, spike_watched
@@ -109,7 +109,7 @@ class TagStep:
         self,
         *,
         engine: Callable[[], Engine],
-        counter: Counter,
+        counter: RollingCounts,
         send: Send,
         metrics: WorkerMetrics,
         max_bytes: int,

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.cli.topics import ensure_topics
 from streams.model.settings import Settings
+from streams.store.keys import RedisKeys
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "ops" / "sample"
@@ -196,7 +197,10 @@ class Pipeline:
         return scrape_metric(port, name, labels)
 
     def window(self, minutes: int) -> dict[str, int]:
-        return {k: int(v) for k, v in self.redis.hgetall(f"{self.settings.redis_prefix}w:{minutes}").items()}
+        return {
+            k: int(v)
+            for k, v in self.redis.hgetall(RedisKeys(self.settings.redis_prefix).window(minutes)).items()
+        }
 
     def clock_minute(self) -> int:
         return int(self.redis.get(f"{self.settings.redis_prefix}clock") or -1)

@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from streams.model.settings import Settings
-from streams.store.counts import Counter, Tally
+from streams.store.counts import RollingCounts, Tally
+from tests.integration.windows import window_counts, window_sources
 
 pytestmark = pytest.mark.integration
 WINDOWS = (1, 5, 60, 1440)
@@ -42,7 +43,7 @@ def random_batch(rng: random.Random, start: int, base_minute: int, size: int) ->
 
 async def test_windows_match_brute_force_and_redelivery_is_counted_once(stack_settings: Settings) -> None:
     client = aioredis.from_url(stack_settings.redis_url)
-    counter = Counter(client, prefix=f"t{uuid.uuid4().hex[:8]}:", windows=WINDOWS)
+    counter = RollingCounts(client, prefix=f"t{uuid.uuid4().hex[:8]}:", windows=WINDOWS)
     rng = random.Random(7)
     history: list[Tally] = []
     base = 28_000_000  # a minute in 2023
@@ -60,8 +61,8 @@ async def test_windows_match_brute_force_and_redelivery_is_counted_once(stack_se
             assert result.clock_minute == clock
             for window in WINDOWS:
                 expected_counts, expected_sources = brute_force(history, clock, window)
-                assert await counter.window(window) == expected_counts, (step, window)
-                assert await counter.distinct_sources(window) == expected_sources, (step, window)
+                assert await window_counts(counter, window) == expected_counts, (step, window)
+                assert await window_sources(counter, window) == expected_sources, (step, window)
     finally:
         keys = [key async for key in client.scan_iter(match=counter.prefix + "*")]
         if keys:
@@ -71,7 +72,7 @@ async def test_windows_match_brute_force_and_redelivery_is_counted_once(stack_se
 
 async def test_one_round_trip_per_batch(stack_settings: Settings) -> None:
     client = aioredis.from_url(stack_settings.redis_url)
-    counter = Counter(client, prefix=f"t{uuid.uuid4().hex[:8]}:")
+    counter = RollingCounts(client, prefix=f"t{uuid.uuid4().hex[:8]}:")
     batch = [Tally(f"b{i}", 29_000_000, "s", {"isis": 1, "mosul": 2}) for i in range(500)]
     before = await client.info("commandstats")
     await counter.record(batch)
@@ -82,7 +83,7 @@ async def test_one_round_trip_per_batch(stack_settings: Settings) -> None:
         if k.startswith("cmdstat_eval")
     }
     assert sum(calls.values()) == 1  # EVALSHA (or EVAL on first use): the whole batch in one call
-    assert await counter.window(5) == {"isis": 500, "mosul": 1000}
+    assert await window_counts(counter, 5) == {"isis": 500, "mosul": 1000}
     keys = [key async for key in client.scan_iter(match=counter.prefix + "*")]
     await client.delete(*keys)
     await client.aclose()
@@ -90,7 +91,9 @@ async def test_one_round_trip_per_batch(stack_settings: Settings) -> None:
 
 async def test_clock_is_a_watermark_over_active_partitions(stack_settings: Settings) -> None:
     client = aioredis.from_url(stack_settings.redis_url)
-    counter = Counter(client, prefix=f"t{uuid.uuid4().hex[:8]}:", windows=(5,), idle_seconds=10, partitions=2)
+    counter = RollingCounts(
+        client, prefix=f"t{uuid.uuid4().hex[:8]}:", windows=(5,), idle_seconds=10, partitions=2
+    )
     base = 30_000_000
     try:
         # Partition 0 has reached base+100; partition 1 is not heard from yet, so the clock waits.
@@ -99,12 +102,12 @@ async def test_clock_is_a_watermark_over_active_partitions(stack_settings: Setti
         # Partition 1 reaches base+50: the clock is the newest minute both have reached.
         behind = await counter.record([Tally("b", base + 50, "s", {"mosul": 1}, partition=1)], now=1001)
         assert behind.clock_minute == base + 50
-        assert await counter.window(5) == {"mosul": 1}  # isis waits in its bucket, ahead of the clock
+        assert await window_counts(counter, 5) == {"mosul": 1}  # isis waits in its bucket, ahead of the clock
         assert behind.changed == {"mosul"}
         # Partition 1 catches up to base+98: the window (base+93, base+98] holds neither article.
         caught = await counter.record([Tally("c", base + 98, "s", {"raqqa": 2}, partition=1)], now=1002)
         assert caught.clock_minute == base + 98
-        assert await counter.window(5) == {"raqqa": 2}
+        assert await window_counts(counter, 5) == {"raqqa": 2}
         # Partition 1 goes quiet. Silence alone is not enough (its worker may have died with records
         # unread): the clock moves on only once the owner reports both partitions read to the end.
         assert (await counter.tick(now=1005)).clock_minute == base + 98
@@ -112,7 +115,7 @@ async def test_clock_is_a_watermark_over_active_partitions(stack_settings: Setti
         moved = await counter.tick(now=1014, caught_up=[0, 1])
         assert moved.clock_minute == base + 100
         assert moved.changed == {"isis"}
-        assert await counter.window(5) == {"isis": 1, "raqqa": 2}
+        assert await window_counts(counter, 5) == {"isis": 1, "raqqa": 2}
     finally:
         keys = [key async for key in client.scan_iter(match=counter.prefix + "*")]
         await client.delete(*keys)

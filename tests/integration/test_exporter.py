@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.exporter.collector import build_registry
 from streams.model.settings import Settings
-from streams.store.counts import Counter, Tally
+from streams.store.counts import RollingCounts, Tally
 from tests.e2e.harness import ROOT, free_port
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ def settings_for(stack_settings: Settings, prefix: str, tmp_path: Path, redis_ur
 async def fill(settings: Settings, prefix: str) -> None:
     """raqqa: 3 mentions in the baseline, 10 in the last 5 minutes from 3 sources; mosul: 1; isis: none."""
     client = aioredis.from_url(settings.redis_url)
-    counter = Counter(client, prefix=prefix, partitions=1)
+    counter = RollingCounts(client, prefix=prefix, partitions=1)
     batch = [
         Tally("a1", CLOCK - 12, "s1", {"raqqa": 2}),
         Tally("a2", CLOCK - 6, "s1", {"raqqa": 1}),

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from producers.dedupe import SEEN_PREFIX, RedisSeenStore
+from producers.dedupe import RedisSeenStore
 from producers.feeds import parse_feed_list
 from producers.files import ingest_paths, iter_input_files
 from producers.ids import article_id
@@ -29,6 +29,7 @@ from producers.metrics import ProducerMetrics
 from producers.poller import FeedPoller, PollOptions
 from producers.publisher import KafkaPublisher
 from streams.model.settings import Settings
+from streams.store.keys import RedisKeys
 from streams.worker.kafka import kafka_python_options
 
 pytestmark = pytest.mark.integration
@@ -146,14 +147,15 @@ async def test_rss_producer_publishes_once_across_restarts(
     ]
     ids = {article_id(url, "", "") for url in urls}
     client = aioredis.from_url(stack_settings.redis_url)
-    await client.delete(*(SEEN_PREFIX + i for i in ids))
+    keys = RedisKeys(stack_settings.redis_prefix)
+    await client.delete(*(keys.published(i) for i in ids))
     sink, metrics = publisher(stack_settings, topic, "rss")
     try:
         for _restart in range(2):  # a second poller instance = the producer restarted
             poller = FeedPoller(
                 parse_feed_list(feed_list),
                 Intake(sink, metrics),
-                RedisSeenStore(client, ttl_s=600),
+                RedisSeenStore(client, keys, ttl_s=600),
                 PollOptions(timeout_s=5),
             )
             async with aiohttp.ClientSession() as session:
@@ -165,10 +167,10 @@ async def test_rss_producer_publishes_once_across_restarts(
         by_url = {value["url"]: value for _, value in messages}
         assert by_url["http://news.test/en/1#comments"]["title"] == "Erdogan & Carter meet in Ankara"
         assert metrics.registry.get_sample_value("newsmon_producer_articles_deduplicated_total") == 4
-        ttls = [await client.ttl(SEEN_PREFIX + i) for i in ids]
+        ttls = [await client.ttl(keys.published(i)) for i in ids]
         assert all(0 < ttl <= 600 for ttl in ttls)
     finally:
-        await client.delete(*(SEEN_PREFIX + i for i in ids))
+        await client.delete(*(keys.published(i) for i in ids))
         await client.aclose()
 
 

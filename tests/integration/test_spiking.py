@@ -13,7 +13,7 @@ import yaml
 
 from streams.model.article import Article
 from streams.model.settings import Settings
-from streams.store.counts import Counter, Tally
+from streams.store.counts import RollingCounts, Tally
 from streams.watchlist.compiled import build_engine
 from streams.worker.spike_step import SpikeStep
 
@@ -29,13 +29,12 @@ def minute(stamp: str) -> int:
     return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC).timestamp()) // 60
 
 
-@pytest.mark.parametrize("folded", [False, True], ids=["own-call", "in-counting-call"])
 @pytest.mark.parametrize("chunk_minutes", [1, 240])
 async def test_planted_burst_fires_at_1202_and_resolves_at_1215(
-    stack_settings: Settings, tmp_path: Path, chunk_minutes: int, folded: bool
+    stack_settings: Settings, tmp_path: Path, chunk_minutes: int
 ) -> None:
     """Fed minute by minute or four hours per call (as a fast replay moves the clock), the same alerts,
-    whether the spike section rides on the counting call (as the worker does) or makes its own."""
+    with the spike section riding on the counting call as the worker does."""
     watchlist = yaml.safe_load((ROOT / "ops/watchlist.yaml").read_text(encoding="utf-8"))
     watchlist["spikes"] = [SPIKE]
     path = tmp_path / "watchlist.yaml"
@@ -44,7 +43,7 @@ async def test_planted_burst_fires_at_1202_and_resolves_at_1215(
     per_minute = json.loads((ROOT / "ops/sample/expected.json").read_text())["per_minute"]["raqqa"]
     client = aioredis.from_url(stack_settings.redis_url)
     prefix = f"t{uuid.uuid4().hex[:8]}:"
-    counter = Counter(client, prefix=prefix)
+    counter = RollingCounts(client, prefix=prefix)
     spikes = SpikeStep(client, prefix)
     events: list[tuple[str, str, int]] = []
     try:
@@ -59,11 +58,10 @@ async def test_planted_burst_fires_at_1202_and_resolves_at_1215(
             chunks.setdefault(at // chunk_minutes, []).extend(tallies)
         for tallies in chunks.values():
             article = Article(id=tallies[0].article_id, title="الرقة", source="src0")
-            tagged = [(article, tallies[0].minute, {"raqqa": 1})]
             evidence = (1, article, tallies[0].minute, {"raqqa": ["الرقة"]})  # as tag_batch keeps it
-            request = spikes.request(engine, [evidence]) if folded else None
+            request = spikes.request(engine, [evidence])
             recorded = await counter.record(tallies, spikes=request)
-            for alert in await spikes.evaluate(engine, recorded, [] if folded else tagged):
+            for alert in await spikes.evaluate(engine, recorded):
                 ends = alert.ends_at.strftime("%d %H:%M") if alert.ends_at else None
                 events.append((alert.status, alert.starts_at.strftime("%d %H:%M"), ends, alert.count or 0))
         assert events == [("firing", "21 12:02", None, 37), ("resolved", "21 12:02", "21 12:15", 53)]

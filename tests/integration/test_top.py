@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from streams.model.alert import Alert
 from streams.model.settings import Settings
-from streams.store.counts import Counter, Tally
+from streams.store.counts import RollingCounts, Tally
 from streams.worker.metrics import WorkerMetrics
 from tests.e2e.harness import ROOT, free_port
 
@@ -29,7 +29,7 @@ CLOCK = 29_000_000  # 2025-02-19 21:20 UTC
 async def prefix(stack_settings: Settings) -> AsyncIterator[str]:
     name = f"top{uuid.uuid4().hex[:10]}:"
     client = aioredis.from_url(stack_settings.redis_url)
-    counter = Counter(client, prefix=name, partitions=1)
+    counter = RollingCounts(client, prefix=name, partitions=1)
     await counter.record([
         Tally("a1", CLOCK - 3, "s1", {"raqqa": 1}),
         Tally("a2", CLOCK - 1, "s1", {"raqqa": 2, "isis": 1}),

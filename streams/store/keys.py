@@ -1,0 +1,76 @@
+"""The Redis key schema: every key newsmon reads or writes, under one prefix (NEWSMON_REDIS_PREFIX).
+
+Minutes are UTC minutes since the epoch (event time), see streams.model.minutes. The Lua scripts in
+streams/store/lua/ derive the same keys from the prefix (ARGV[1]) inside Redis, so one call touches
+keys it was not given: newsmon needs a single Redis (or a replica set), not a cluster.
+
+  <p>seen:<article id>         the worker counted this article (a redelivery is not counted twice)
+  <p>published:<article id>    a producer published this article (producers' dedupe claim)
+  <p>m:<minute>                hash entity -> mentions in that minute (expires)
+  <p>ms:<minute>               hash "entity\\tsource" -> mentions in that minute (expires)
+  <p>w:<W>                     hash entity -> mentions in the sliding window of W minutes
+  <p>wsrc:<W>                  hash "entity\\tsource" -> mentions in window W
+  <p>wd:<W>                    hash entity -> distinct sources in window W
+  <p>parts / <p>active         newest event minute / last wall-clock activity per Kafka partition
+  <p>caughtup                  when each partition's owner last reported it read to the end
+  <p>clock                     the stream clock (a watermark, see streams.store.counts)
+  <p>spike:<detector>:<entity> hash: a spike detector's state for one entity, with a version
+  <p>spike:<detector>:started  when the detector was first evaluated (unix seconds)
+  <p>spike:firing              set of "detector\\tentity" pairs currently firing
+  <p>ev:<entity>               list: recent evidence of spike-watched entities (newest first)
+  <p>delivered:<webhook-id>    a webhook delivery succeeded (redeliveries are not sent twice)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "nm:"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """The keys under one prefix; the only place in Python that spells a key."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def seen(self, article_id: str) -> str:
+        return f"{self.prefix}seen:{article_id}"
+
+    def published(self, article_id: str) -> str:
+        return f"{self.prefix}published:{article_id}"
+
+    def minute(self, minute: int) -> str:
+        return f"{self.prefix}m:{minute}"
+
+    def minute_sources(self, minute: int) -> str:
+        return f"{self.prefix}ms:{minute}"
+
+    def window(self, minutes: int) -> str:
+        return f"{self.prefix}w:{minutes}"
+
+    def window_sources(self, minutes: int) -> str:
+        return f"{self.prefix}wsrc:{minutes}"
+
+    def window_distinct(self, minutes: int) -> str:
+        return f"{self.prefix}wd:{minutes}"
+
+    @property
+    def clock(self) -> str:
+        return f"{self.prefix}clock"
+
+    def spike_state(self, detector_id: str, entity: str) -> str:
+        return f"{self.prefix}spike:{detector_id}:{entity}"
+
+    def spike_started(self, detector_id: str) -> str:
+        return f"{self.prefix}spike:{detector_id}:started"
+
+    @property
+    def spike_firing(self) -> str:
+        return f"{self.prefix}spike:firing"
+
+    def evidence(self, entity: str) -> str:
+        return f"{self.prefix}ev:{entity}"
+
+    def delivered(self, webhook_id: str) -> str:
+        return f"{self.prefix}delivered:{webhook_id}"

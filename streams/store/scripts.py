@@ -1,0 +1,16 @@
+"""The Lua scripts in streams/store/lua/, read once from the package (each file heads with its KEYS/ARGV)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+
+def read_lua(name: str) -> str:
+    return files("streams.store").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+SPIKE_SECTION = read_lua("spike_section.lua")
+# The spike section is a function that record.lua calls: one round trip per batch for both.
+RECORD = SPIKE_SECTION + read_lua("record.lua")
+BUCKETS = read_lua("buckets.lua")
+SPIKE_CAS = read_lua("spike_cas.lua")
