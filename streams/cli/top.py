@@ -27,6 +27,7 @@ from rich.text import Text
 
 from streams.exporter.collector import read_snapshot, top_entities
 from streams.model.alert import Alert
+from streams.model.minutes import to_seconds
 from streams.model.settings import Settings, get_settings
 from streams.worker.kafka import kafka_python_options
 
@@ -130,7 +131,9 @@ class Frame:
 def clock_text(clock_minute: int) -> str:
     if clock_minute < 0:
         return "stream clock: nothing counted yet"
-    return "stream clock: " + datetime.fromtimestamp(clock_minute * 60, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "stream clock: " + datetime.fromtimestamp(to_seconds(clock_minute), UTC).strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
 
 
 def entities_table(rows: list[EntityRow]) -> Table:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from streams.model.minutes import to_seconds
 from streams.model.settings import Settings, get_settings
 from streams.spikes.detector import SpikeDetector, SpikeState, load_spikes
 from streams.store import scripts
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 TOP_WINDOW = 60  # minutes: "top entities" rank by mentions in the last hour of stream time
 MAX_TOP = 100  # bounds the rank label
-MINUTE = 60
 
 
 # --- what is watched -----------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ class WatchView:
 
     def span_minutes(self) -> int:
         """Minutes of per-minute buckets the spike detectors read (window plus baseline)."""
-        return max((d.window * (d.baseline_windows + 1) // MINUTE for d in self.spikes), default=0)
+        return max((d.span_minutes for d in self.spikes), default=0)
 
 
 def load_view(path: Path) -> WatchView:
@@ -162,14 +162,14 @@ def per_entity_minutes(minutes: Mapping[int, Mapping[str, int]]) -> dict[str, di
     out: dict[str, dict[int, int]] = {}
     for minute, counts in minutes.items():
         for entity, count in counts.items():
-            out.setdefault(entity, {})[minute * MINUTE] = count
+            out.setdefault(entity, {})[to_seconds(minute)] = count
     return out
 
 
 def spike_ratio(detector: SpikeDetector, per_minute: Mapping[int, int], clock_minute: int) -> float:
     """The ratio the detector itself computes at the stream clock (its measure and step, unchanged)."""
-    measurement = detector.measure(per_minute, 0, clock_minute * MINUTE)
-    return detector.step(SpikeState(first_seen=clock_minute * MINUTE), measurement).ratio
+    measurement = detector.measure(per_minute, 0, to_seconds(clock_minute))
+    return detector.step(SpikeState(first_seen=to_seconds(clock_minute)), measurement).ratio
 
 
 def entity_families(snapshot: Snapshot, view: WatchView) -> list[GaugeMetricFamily]:
@@ -245,7 +245,7 @@ def count_families(snapshot: Snapshot, view: WatchView, top_n: int) -> list[Gaug
         clock = GaugeMetricFamily(
             "newsmon_stream_clock_seconds", "The stream clock (start of the newest counted event minute)"
         )
-        clock.add_metric([], snapshot.clock_minute * MINUTE)
+        clock.add_metric([], to_seconds(snapshot.clock_minute))
         families.append(clock)
     return families + spike_families(snapshot, view)
 

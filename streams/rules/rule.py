@@ -11,17 +11,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from streams.model.alert import (
-    Alert,
-    Evidence,
-    Severity,
-    SpecError,
-    SpecId,
-    describe_validation_error,
-    load_list_section,
-    rule_alert_id,
-)
+from streams.model.alert import Alert, Evidence, Severity, rule_alert_id
 from streams.model.article import Article
+from streams.model.spec import SpecError, SpecId, load_list_section
+from streams.model.validation import describe_validation_error
 
 MAX_NESTING = 64
 

@@ -9,20 +9,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from streams.model.alert import (
-    Alert,
-    Evidence,
-    Severity,
-    SpecError,
-    SpecId,
-    describe_validation_error,
-    format_duration,
-    load_list_section,
-    parse_duration,
-    spike_alert_id,
-)
+from streams.model.alert import Alert, Evidence, Severity, spike_alert_id
+from streams.model.minutes import MINUTE, minute_start, to_minutes
+from streams.model.spec import SpecError, SpecId, format_duration, load_list_section, parse_duration
+from streams.model.validation import describe_validation_error
 
-MINUTE = 60
 MAX_BASELINE_SECONDS = 7 * 86400
 
 Action = Literal["fire", "resolve"]
@@ -173,11 +164,6 @@ def _int_or_none(text: Mapping[str, str], key: str) -> int | None:
 # --- measuring and deciding ----------------------------------------------------------------------------
 
 
-def minute_of(moment: float) -> int:
-    """Start (unix seconds) of the minute containing ``moment``."""
-    return int(moment // MINUTE) * MINUTE
-
-
 def sum_minutes(per_minute: Mapping[int, int], start: int, end: int) -> int:
     """Total of the per-minute counts for minutes in ``[start, end)``."""
     return sum(per_minute.get(minute, 0) for minute in range(start, end, MINUTE))
@@ -249,12 +235,21 @@ class SpikeDetector:
     description: str
     receivers: tuple[str, ...]
 
+    @property
+    def window_minutes(self) -> int:
+        return to_minutes(self.window)
+
+    @property
+    def span_minutes(self) -> int:
+        """Minutes of per-minute counts one evaluation reads: the window and its baseline windows."""
+        return to_minutes(self.window * (self.baseline_windows + 1))
+
     def applies_to(self, entity: str) -> bool:
         return self.entities is None or entity in self.entities
 
     def measure(self, per_minute: Mapping[int, int], sources: int, now: float) -> Measurement:
         """Window and baseline counts at stream time ``now`` from per-minute counts."""
-        window_start = minute_of(now) - self.window + MINUTE
+        window_start = minute_start(now) - self.window + MINUTE
         baseline_start = window_start - self.window * self.baseline_windows
         return Measurement(
             now=int(now),

@@ -21,12 +21,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
+from streams.model.minutes import to_seconds
 from streams.store import scripts
 from streams.store.keys import DEFAULT_PREFIX
 
@@ -55,11 +55,6 @@ class Recorded:
     changed: frozenset[str] = frozenset()
     previous_clock_minute: int = -1
     spikes: bytes | None = None  # the spike section's JSON reply, when the call carried one
-
-
-def minute_of(moment: datetime) -> int:
-    """UTC minutes since the epoch: the bucket an event time falls in."""
-    return int(moment.timestamp()) // 60
 
 
 def record_args(
@@ -106,7 +101,7 @@ class RollingCounts:
         self.client = client
         self.prefix = prefix
         self.windows = tuple(sorted(set(windows)))
-        if max(self.windows) * 60 >= bucket_ttl:
+        if to_seconds(max(self.windows)) >= bucket_ttl:
             raise ValueError(
                 f"bucket_ttl {bucket_ttl}s must exceed the longest window ({max(self.windows)} min)"
             )

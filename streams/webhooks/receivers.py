@@ -18,12 +18,8 @@ from pydantic import (
     field_validator,
 )
 
-from streams.model.alert import (
-    ID_PATTERN,
-    SpecError,
-    describe_validation_error,
-    parse_duration,
-)
+from streams.model.spec import ID_PATTERN, SpecError, parse_duration
+from streams.model.validation import describe_validation_error
 from streams.webhooks.signing import signing_key
 
 Format = Literal["alertmanager", "slack"]

@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from streams.model.alert import Alert
+from streams.model.deadletter import deadletter_record
+from streams.model.validation import describe_validation_error
 from streams.store.keys import RedisKeys
 from streams.watchlist.compiled import Engine
 from streams.webhooks.client import DeliveryResult, deliver
@@ -65,7 +67,9 @@ class DeliveryStep:
         try:
             alert = Alert.model_validate_json(value or b"")
         except ValidationError as err:
-            await self.dead(key, value, partition, offset, f"invalid_alert: {err.errors()[0]['msg']}")
+            await self.dead(
+                key, value, partition, offset, f"invalid_alert: {describe_validation_error(err, limit=1)}"
+            )
             return
         for name in alert.receivers:
             await self.deliver_to(name, alert, key, value, partition, offset)
@@ -101,14 +105,10 @@ class DeliveryStep:
         self, key: bytes | None, value: bytes | None, partition: int, offset: int, reason: str
     ) -> None:
         log.error("alert to dead-letter topic (%s offset %d): %s", self.source_topic, offset, reason)
-        record = {
-            "reason": reason,
-            "topic": self.source_topic,
-            "partition": partition,
-            "offset": offset,
-            "received_at": datetime.now(UTC).isoformat(),
-            "payload": (value or b"").decode("utf-8", errors="replace"),
-        }
+        record = deadletter_record(
+            reason, topic=self.source_topic, partition=partition, offset=offset,
+            received_at=datetime.now(UTC), payload=value,
+        )  # fmt: skip
         await self.send_dead(key, orjson.dumps(record))
 
 

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from streams.matching.matcher import Match
 from streams.model.alert import Alert, Evidence
 from streams.model.article import Article
+from streams.model.minutes import to_minutes, to_seconds
 from streams.spikes.detector import Decision, SpikeDetector, SpikeState
 from streams.store import scripts
 from streams.store.counts import Recorded
@@ -132,9 +133,9 @@ class SpikeStep:
             state = replace(state, first_seen=history.started[detector.id])
         start, decisions = state, []
         for minute in minutes:
-            sources = sources_at(history.sources.get(entity, {}), minute, detector.window // 60)
+            sources = sources_at(history.sources.get(entity, {}), minute, detector.window_minutes)
             decision = detector.step(
-                state, detector.measure(history.counts.get(entity, {}), sources, minute * 60)
+                state, detector.measure(history.counts.get(entity, {}), sources, to_seconds(minute))
             )
             state = decision.state
             if decision.action is not None:
@@ -156,8 +157,8 @@ class SpikeStep:
         evidence: list[Evidence] = []
         if decision.action == "fire":
             recent = await self.client.lrange(self.keys.evidence(entity), 0, EVIDENCE_KEPT - 1)
-            window_start = decision.measurement.window_start // 60
-            evidence = pick_evidence(recent, window_start, window_start + detector.window // 60 - 1)
+            window_start = to_minutes(decision.measurement.window_start)
+            evidence = pick_evidence(recent, window_start, window_start + detector.window_minutes - 1)
         return detector.alert(entity, decision, evidence)
 
 
@@ -178,7 +179,7 @@ class History:
         for offset, values in enumerate(snapshot["counts"]):
             for entity, value in zip(entities, values, strict=True):
                 if value is not False:
-                    counts[entity][(snapshot["first"] + offset) * 60] = int(value)
+                    counts[entity][to_seconds(snapshot["first"] + offset)] = int(value)
         sources: dict[str, dict[int, set[str]]] = {entity: {} for entity in entities}
         for offset, found in enumerate(snapshot["sources"]):
             for pair in found or ():
@@ -206,8 +207,9 @@ def spec(engine: Engine, articles: Sequence[Counted], changed: Iterable[str] = (
 def _detector_spec(detector: SpikeDetector) -> dict[str, Any]:
     """What the spike section needs of a detector: which entities, and how many minutes it reads."""
     entities = "*" if detector.entities is None else sorted(detector.entities)
-    span = detector.window * (detector.baseline_windows + 1) // 60
-    return {"id": detector.id, "entities": entities, "span": span, "window": detector.window // 60}
+    return {
+        "id": detector.id, "entities": entities, "span": detector.span_minutes, "window": detector.window_minutes,
+    }  # fmt: skip
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:

@@ -18,8 +18,11 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from streams.model.alert import Alert
 from streams.model.article import Article
-from streams.model.deadletter import Rejected, deadletter_record, decode_article, event_time, tagged_record
-from streams.store.counts import Recorded, RollingCounts, Tally, minute_of
+from streams.model.deadletter import Rejected, deadletter_record
+from streams.model.decode import decode_article, event_time
+from streams.model.minutes import minute_of, to_seconds
+from streams.model.tagged import tagged_record
+from streams.store.counts import Recorded, RollingCounts, Tally
 from streams.watchlist.compiled import Engine
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.spike_step import SpikeStep, names_by_entity, spike_watched
@@ -67,7 +70,7 @@ def tag_batch(engine: Engine, messages: Sequence[Message], max_bytes: int, now: 
         result = decode_article(message.value, max_bytes)
         if isinstance(result, Rejected):
             record = deadletter_record(
-                result, topic=message.topic, partition=message.partition, offset=message.offset,
+                result.describe(), topic=message.topic, partition=message.partition, offset=message.offset,
                 received_at=now, payload=message.value,
             )  # fmt: skip
             batch.dead.append((message.key, record))
@@ -168,7 +171,7 @@ class TagStep:
 
     def observe_clock(self, recorded: Recorded) -> None:
         if recorded.clock_minute >= 0:
-            self.metrics.stream_clock.set(recorded.clock_minute * 60)
+            self.metrics.stream_clock.set(to_seconds(recorded.clock_minute))
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """Retry a Redis call until Redis answers: consumption pauses, nothing is dropped."""

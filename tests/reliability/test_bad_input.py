@@ -63,7 +63,7 @@ def cases(first_article: dict[str, Any], first_mentions: dict[str, int]) -> list
              "invalid_article: title: Input should be a valid string"),
         Case("bad-dates-type", js(id="bad-dates-type", title="ISIS", published_at=20261121),
              "invalid_article: published_at: Input should be a valid string"),
-        Case("bad-noid", js(title="ISIS in Mosul", body="x"), "invalid_article: id: Field required"),
+        Case("bad-noid", js(title="ISIS in Mosul", body="x"), "invalid_article: missing required key 'id'"),
         Case("bad-blankid", js(id="  ", title="ISIS"), "invalid_article: article: Value error, id is empty"),
         Case("bad-empty", js(id="bad-empty", title="", body=" \n "),
              "invalid_article: article: Value error, title and body are both empty"),

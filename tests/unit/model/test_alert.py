@@ -9,17 +9,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from streams.model.alert import (
-    Alert,
-    Evidence,
-    describe_validation_error,
-    entry_label,
-    format_duration,
-    parse_duration,
-    rule_alert_id,
-    spike_alert_id,
-)
+from streams.model.alert import Alert, Evidence, rule_alert_id, spike_alert_id
 from streams.model.article import Article
+from streams.model.spec import entry_label, format_duration, parse_duration
+from streams.model.validation import describe_validation_error
 
 START = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
 

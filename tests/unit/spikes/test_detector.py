@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from streams.model.alert import Evidence, spike_alert_id
+from streams.model.minutes import minute_start
 from streams.spikes.detector import (
     Measurement,
     SpikeDetector,
@@ -16,7 +17,6 @@ from streams.spikes.detector import (
     SpikeState,
     compile_spike,
     load_spikes,
-    minute_of,
     smoothed_baseline,
 )
 
@@ -43,7 +43,7 @@ def detector(**overrides: object) -> SpikeDetector:
 def measurement(count: int, baseline_count: int, *, now: int = T0 + 7200, sources: int = 3) -> Measurement:
     return Measurement(
         now=now,
-        window_start=minute_of(now) - 240,
+        window_start=minute_start(now) - 240,
         count=count,
         baseline_count=baseline_count,
         sources=sources,

@@ -1,0 +1,22 @@
+"""The news.tagged message: an article's event time, mentions per entity and matching rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from streams.model.article import Article
+
+
+def tagged_record(
+    article: Article, at: datetime, mentions: dict[str, int], rules: list[str]
+) -> dict[str, Any]:
+    """The `news.tagged` value (DESIGN.md)."""
+    return {
+        "id": article.id,
+        "source": article.source,
+        "lang": article.lang,
+        "event_time": at.isoformat(),
+        "mentions": mentions,
+        "rules": rules,
+    }
