@@ -23,7 +23,8 @@ from streams.spikes.detector import SpikeDetector, SpikeState, load_spikes
 from streams.store import scripts
 from streams.store.counts import DEFAULT_WINDOWS
 from streams.store.keys import RedisKeys
-from streams.watchlist.file import WatchlistError, file_stamp, load_watchlist
+from streams.watchlist.file import WatchlistError, load_watchlist
+from streams.watchlist.reload import WatchlistReloader
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +59,14 @@ def load_view(path: Path) -> WatchView:
 
 
 class ViewSource:
-    """Reloads the watchlist when its file changes (checked at scrape time); a bad file keeps the old view."""
+    """The view of the watchlist file, reloaded when the file changes (checked at scrape time)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.view = load_view(path)
-        self._stamp = file_stamp(path)
+        self.reloader = WatchlistReloader(path, load_view)
 
     def current(self) -> WatchView:
-        stamp = file_stamp(self.path)
-        if stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self.view = load_view(self.path)
-            except (OSError, ValueError) as err:
-                log.error("watchlist reload rejected, keeping the previous one: %s", err)
-        return self.view
+        self.reloader.reload_if_changed()
+        return self.reloader.current
 
 
 # --- reading Redis -------------------------------------------------------------------------------------

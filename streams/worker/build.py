@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -24,7 +25,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from streams.model.settings import Settings
 from streams.store.counts import RollingCounts
-from streams.watchlist.compiled import EngineHolder
+from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
+from streams.watchlist.reload import WatchlistReloader
 from streams.worker.delivery_step import DeliveryStep
 from streams.worker.kafka import faust_credentials
 from streams.worker.metrics import WorkerMetrics
@@ -96,7 +98,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app.transport = DirectDrainTransport(app.conf.broker_consumer, app)  # before any topic needs it
     metrics = WorkerMetrics(registry or CollectorRegistry())
-    holder = EngineHolder(settings.watchlist, metrics)
+    holder = watchlist_reloader(settings.watchlist, metrics)
     store = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     counter = RollingCounts(
         store,
@@ -123,7 +125,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     spikes = SpikeStep(store, settings.redis_prefix)
     step = TagStep(
-        engine=lambda: holder.current, counter=counter, send=send, metrics=metrics,
+        compiled=lambda: holder.current, counter=counter, send=send, metrics=metrics,
         max_bytes=settings.max_article_bytes, spikes=spikes, send_batch=send_batch,
     )  # fmt: skip
     spikes.publish = step.publish_alerts
@@ -136,7 +138,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await until_done(partial(step.run, [event.message for event in events]), metrics)
 
     delivery = DeliveryStep(
-        engine=lambda: holder.current, client=store, prefix=settings.redis_prefix, metrics=metrics,
+        compiled=lambda: holder.current, client=store, prefix=settings.redis_prefix, metrics=metrics,
         send_dead=lambda key, value: send("deadletter", key, value), retrying=step.retrying,
         deadletter_source=settings.topic_alerts,
     )  # fmt: skip
@@ -189,6 +191,21 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         )
 
     return app
+
+
+def watchlist_reloader(path: Path, metrics: WorkerMetrics) -> WatchlistReloader[CompiledWatchlist]:
+    """The compiled watchlist, reloaded on change or SIGHUP, announced in the metrics and the log."""
+
+    def announce(compiled: CompiledWatchlist) -> None:
+        metrics.watch_entities(compiled.entity_ids)
+        metrics.watch_receivers(compiled.receivers)
+        log.info("watchlist %s: %d entities, %d rules, %d spike detectors, %d receivers", path,
+                 len(compiled.entity_ids), len(compiled.rules.rules), len(compiled.spikes),
+                 len(compiled.receivers))  # fmt: skip
+
+    return WatchlistReloader(
+        path, compile_watchlist, on_loaded=announce, on_outcome=lambda o: metrics.reloads.labels(o).inc()
+    )
 
 
 def started_producer(app: faust.App) -> AIOKafkaProducer:

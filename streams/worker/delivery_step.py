@@ -17,7 +17,7 @@ from streams.model.alert import Alert
 from streams.model.deadletter import deadletter_record
 from streams.model.validation import describe_validation_error
 from streams.store.keys import RedisKeys
-from streams.watchlist.compiled import Engine
+from streams.watchlist.compiled import CompiledWatchlist
 from streams.webhooks.client import DeliveryResult, deliver
 from streams.webhooks.retry import TokenBucket
 from streams.webhooks.signing import webhook_id
@@ -36,7 +36,7 @@ class DeliveryStep:
     def __init__(
         self,
         *,
-        engine: Callable[[], Engine],
+        compiled: Callable[[], CompiledWatchlist],
         client: aioredis.Redis,
         prefix: str,
         metrics: WorkerMetrics,
@@ -44,7 +44,7 @@ class DeliveryStep:
         retrying: Retrying,
         deadletter_source: str,
     ) -> None:
-        self.engine = engine
+        self.compiled = compiled
         self.client = client
         self.keys = RedisKeys(prefix)
         self.metrics = metrics
@@ -77,7 +77,7 @@ class DeliveryStep:
     async def deliver_to(
         self, name: str, alert: Alert, key: bytes | None, value: bytes | None, partition: int, offset: int
     ) -> None:
-        receiver = self.engine().receivers.get(name)
+        receiver = self.compiled().receivers.get(name)
         if receiver is None:
             await self.dead(
                 key, value, partition, offset, f"unknown_receiver: {name!r} is not in the watchlist"

@@ -17,7 +17,7 @@ from streams.spikes.detector import Decision, SpikeDetector, SpikeState
 from streams.store import scripts
 from streams.store.counts import Recorded
 from streams.store.keys import RedisKeys
-from streams.watchlist.compiled import Engine
+from streams.watchlist.compiled import CompiledWatchlist
 
 MAX_EVIDENCE = 5
 EVIDENCE_KEPT = 200  # recent articles remembered per entity (by arrival, so keep enough for a replay)
@@ -34,10 +34,12 @@ class Candidate:
     entity: str
 
 
-def candidates(engine: Engine, mentioned: Iterable[str], firing: Iterable[str]) -> list[Candidate]:
+def candidates(
+    compiled: CompiledWatchlist, mentioned: Iterable[str], firing: Iterable[str]
+) -> list[Candidate]:
     """Detector/entity pairs to evaluate: entities just mentioned, and every pair currently firing."""
-    by_id = {detector.id: detector for detector in engine.spikes}
-    pairs = {(d.id, e) for e in set(mentioned) for d in engine.spikes if d.applies_to(e)}
+    by_id = {detector.id: detector for detector in compiled.spikes}
+    pairs = {(d.id, e) for e in set(mentioned) for d in compiled.spikes if d.applies_to(e)}
     for member in firing:
         spike_id, _, entity = member.partition("\t")
         if spike_id in by_id:
@@ -100,24 +102,24 @@ class SpikeStep:
     def _state_key(self, candidate: Candidate) -> str:
         return self.keys.spike_state(candidate.detector.id, candidate.entity)
 
-    def request(self, engine: Engine, articles: Sequence[Counted]) -> bytes | None:
+    def request(self, compiled: CompiledWatchlist, articles: Sequence[Counted]) -> bytes | None:
         """The spike section of a counting call, None without detectors (see `spec`)."""
-        return spec(engine, articles) if engine.spikes else None
+        return spec(compiled, articles) if compiled.spikes else None
 
-    async def evaluate(self, engine: Engine, recorded: Recorded) -> list[Alert]:
+    async def evaluate(self, compiled: CompiledWatchlist, recorded: Recorded) -> list[Alert]:
         """Spike alerts for every minute the clock passed, from the spike section's reply that rode on
         the counting call (`recorded.spikes`; None when the call carried no spike section)."""
         reply = recorded.spikes
-        if not engine.spikes or reply is None:
+        if not compiled.spikes or reply is None:
             return []
         snapshot = orjson.loads(reply)
         if recorded.clock_minute < 0:
             return []
-        todo = candidates(engine, recorded.changed, snapshot["firing"] or [])
+        todo = candidates(compiled, recorded.changed, snapshot["firing"] or [])
         if not todo:
             return []
         minutes = evaluation_minutes(recorded.previous_clock_minute, recorded.clock_minute)
-        history = History.parse(engine, snapshot, todo)
+        history = History.parse(compiled, snapshot, todo)
         alerts: list[Alert] = []
         for candidate in todo:
             alerts += await self._step_through(candidate, minutes, history)
@@ -172,7 +174,9 @@ class History:
     started: dict[str, int] = field(default_factory=dict)  # detector id -> first evaluated (seconds)
 
     @classmethod
-    def parse(cls, engine: Engine, snapshot: Mapping[str, Any], todo: Sequence[Candidate]) -> History:
+    def parse(
+        cls, compiled: CompiledWatchlist, snapshot: Mapping[str, Any], todo: Sequence[Candidate]
+    ) -> History:
         """From the spike section's reply (JSON; Lua's empty tables arrive as {}, nil values as false)."""
         entities: list[str] = snapshot["entities"]
         counts: dict[str, dict[int, int]] = {entity: {} for entity in entities}
@@ -187,11 +191,11 @@ class History:
                 sources[entity].setdefault(snapshot["source_from"] + offset, set()).add(source)
         read = {(spike_id, entity): flat or [] for spike_id, entity, flat in snapshot["states"]}
         states = {c: _pairs(read[c.detector.id, c.entity]) for c in todo}
-        started = {d.id: int(v) for d, v in zip(engine.spikes, snapshot["started"], strict=True) if v}
+        started = {d.id: int(v) for d, v in zip(compiled.spikes, snapshot["started"], strict=True) if v}
         return cls(counts, sources, states, started)
 
 
-def spec(engine: Engine, articles: Sequence[Counted], changed: Iterable[str] = ()) -> bytes:
+def spec(compiled: CompiledWatchlist, articles: Sequence[Counted], changed: Iterable[str] = ()) -> bytes:
     """The spike section's input (JSON): the detectors, and the evidence of articles that mention a
     watched entity (kept for the fresh ones only); `changed` for a call without counting."""
     evidence: list[list[Any]] = []
@@ -199,7 +203,7 @@ def spec(engine: Engine, articles: Sequence[Counted], changed: Iterable[str] = (
         if names:
             entries = [(e, evidence_entry(article, minute, found).decode()) for e, found in names.items()]
             evidence.append([index, *(item for entry in entries for item in entry)])
-    detectors = [_detector_spec(d) for d in engine.spikes]
+    detectors = [_detector_spec(d) for d in compiled.spikes]
     data = {"detectors": detectors, "evidence": evidence, "changed": sorted(changed)}
     return orjson.dumps(data | {"kept": EVIDENCE_KEPT, "ttl": EVIDENCE_TTL, "max_steps": MAX_STEPS})
 
@@ -216,9 +220,9 @@ def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def spike_watched(engine: Engine, mentions: Iterable[str]) -> list[str]:
+def spike_watched(compiled: CompiledWatchlist, mentions: Iterable[str]) -> list[str]:
     """The mentioned entities that some spike detector watches (their articles are kept as evidence)."""
-    return [e for e in mentions if any(d.applies_to(e) for d in engine.spikes)]
+    return [e for e in mentions if any(d.applies_to(e) for d in compiled.spikes)]
 
 
 def names_by_entity(matches: Iterable[Match], entities: Iterable[str]) -> dict[str, list[str]]:

@@ -23,7 +23,7 @@ from streams.model.decode import decode_article, event_time
 from streams.model.minutes import minute_of, to_seconds
 from streams.model.tagged import tagged_record
 from streams.store.counts import Recorded, RollingCounts, Tally
-from streams.watchlist.compiled import Engine
+from streams.watchlist.compiled import CompiledWatchlist
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.spike_step import SpikeStep, names_by_entity, spike_watched
 
@@ -63,7 +63,9 @@ class Batch:
     spike_alerts: list[Alert] = field(default_factory=list)  # already published by the spike step
 
 
-def tag_batch(engine: Engine, messages: Sequence[Message], max_bytes: int, now: datetime) -> Batch:
+def tag_batch(
+    compiled: CompiledWatchlist, messages: Sequence[Message], max_bytes: int, now: datetime
+) -> Batch:
     """The pure part of a batch: decode, tag and evaluate rules for every message."""
     batch = Batch()
     for message in messages:
@@ -75,25 +77,27 @@ def tag_batch(engine: Engine, messages: Sequence[Message], max_bytes: int, now: 
             )  # fmt: skip
             batch.dead.append((message.key, record))
             continue
-        tag_article(engine, result, event_time(result, now), message, batch)
+        tag_article(compiled, result, event_time(result, now), message, batch)
     return batch
 
 
-def tag_article(engine: Engine, article: Article, at: datetime, message: Message, batch: Batch) -> None:
-    rules = engine.rules
+def tag_article(
+    compiled: CompiledWatchlist, article: Article, at: datetime, message: Message, batch: Batch
+) -> None:
+    rules = compiled.rules
     if rules.needs_positions:
-        matches = engine.matcher.find(article.title, article.body)
+        matches = compiled.matcher.find(article.title, article.body)
         mentions: dict[str, int] = {}
         for match in matches:
             mentions[match.entity] = mentions.get(match.entity, 0) + 1
         hits = rules.hits_for_matches(matches)
     else:
-        mentions = engine.matcher.mentions(article.title, article.body)
+        mentions = compiled.matcher.mentions(article.title, article.body)
         hits = rules.hits_mentioned(mentions.keys())
-    watched = spike_watched(engine, mentions)
+    watched = spike_watched(compiled, mentions)
     if not rules.needs_positions:
         # Rule and spike evidence name the matched names: one more scan, only when there is evidence.
-        matches = engine.matcher.find(article.title, article.body) if hits or watched else []
+        matches = compiled.matcher.find(article.title, article.body) if hits or watched else []
     for rule in hits:
         names = sorted({m.name for m in matches if m.entity in rule.entities})
         batch.alerts.append((len(batch.tallies), rule.alert(article, names, at)))
@@ -111,7 +115,7 @@ class TagStep:
     def __init__(
         self,
         *,
-        engine: Callable[[], Engine],
+        compiled: Callable[[], CompiledWatchlist],
         counter: RollingCounts,
         send: Send,
         metrics: WorkerMetrics,
@@ -119,7 +123,7 @@ class TagStep:
         spikes: SpikeStep | None = None,
         send_batch: SendBatch | None = None,
     ) -> None:
-        self.engine = engine
+        self.compiled = compiled
         self.counter = counter
         self.send = send
         self.send_batch = send_batch or self._send_one_by_one
@@ -132,36 +136,38 @@ class TagStep:
 
     async def run(self, messages: Sequence[Message]) -> Batch:
         started = time.perf_counter()
-        engine = self.engine()
-        batch = tag_batch(engine, messages, self.max_bytes, datetime.now(UTC))
-        spikes = self.spike_request(engine, batch)
+        compiled = self.compiled()
+        batch = tag_batch(compiled, messages, self.max_bytes, datetime.now(UTC))
+        spikes = self.spike_request(compiled, batch)
         async with self._clock_lock:
             recorded = await self.retrying(lambda: self.counter.record(batch.tallies, spikes=spikes))
-            batch.spike_alerts = await self.spike_alerts(engine, recorded)
+            batch.spike_alerts = await self.spike_alerts(compiled, recorded)
         await self.publish(batch)
         self.observe(batch, recorded, started)
         return batch
 
-    def spike_request(self, engine: Engine, batch: Batch) -> bytes | None:
+    def spike_request(self, compiled: CompiledWatchlist, batch: Batch) -> bytes | None:
         """The spike detectors' part of the counting call, so a batch costs one Redis round trip."""
         if self.spikes is None:
             return None
         counted = enumerate(zip(batch.articles, batch.tallies, batch.watched_names, strict=True), 1)
-        return self.spikes.request(engine, [(i, a, t.minute, names) for i, (a, t, names) in counted if names])
+        return self.spikes.request(
+            compiled, [(i, a, t.minute, names) for i, (a, t, names) in counted if names]
+        )
 
-    async def spike_alerts(self, engine: Engine, recorded: Recorded) -> list[Alert]:
+    async def spike_alerts(self, compiled: CompiledWatchlist, recorded: Recorded) -> list[Alert]:
         spikes = self.spikes
         if spikes is None:
             return []
-        return await self.retrying(lambda: spikes.evaluate(engine, recorded))
+        return await self.retrying(lambda: spikes.evaluate(compiled, recorded))
 
     async def tick(self, caught_up: Sequence[int] = ()) -> None:
         """Let the clock pass idle partitions, and raise or resolve the spikes that follow."""
-        engine = self.engine()
-        spikes = self.spike_request(engine, Batch())
+        compiled = self.compiled()
+        spikes = self.spike_request(compiled, Batch())
         async with self._clock_lock:
             recorded = await self.retrying(lambda: self.counter.tick(caught_up=caught_up, spikes=spikes))
-            alerts = await self.spike_alerts(engine, recorded)
+            alerts = await self.spike_alerts(compiled, recorded)
         self.observe_clock(recorded)
         self.metrics.alerts.labels("spike").inc(len(alerts))
 

@@ -124,13 +124,13 @@ def aiokafka_loop(setup: Setup) -> Result:
 
 def aiokafka_tag_loop(setup: Setup) -> Result:
     """aiokafka batches of <= 500 through newsmon's pure step (decode, match, rules): no Redis, no sends."""
-    from streams.watchlist.compiled import build_engine
+    from streams.watchlist.compiled import compile_watchlist
     from streams.worker.tag_step import tag_batch
 
-    engine = build_engine(setup.watchlist)
+    compiled = compile_watchlist(setup.watchlist)
 
     def tag(messages: Sequence[Any]) -> None:
-        tag_batch(engine, messages, 1 << 20, datetime.now(UTC))
+        tag_batch(compiled, messages, 1 << 20, datetime.now(UTC))
 
     return asyncio.run(_aiokafka_loop(setup, "ceiling: aiokafka + newsmon tag_batch", tag, max_records=500))
 

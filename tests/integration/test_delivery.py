@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from streams.model.alert import Alert, Evidence
 from streams.model.settings import Settings
 from streams.rules.rule import RuleSet
-from streams.watchlist.compiled import Engine
+from streams.watchlist.compiled import CompiledWatchlist
 from streams.watchlist.file import parse_watchlist
 from streams.webhooks.receivers import Receiver
 from streams.webhooks.signing import verify
@@ -51,9 +51,9 @@ async def server() -> AsyncIterator[tuple[str, dict[str, list[int]]]]:
     await runner.cleanup()
 
 
-def engine_with(receivers: dict[str, Receiver]) -> Engine:
+def engine_with(receivers: dict[str, Receiver]) -> CompiledWatchlist:
     watchlist = parse_watchlist({"entities": [{"id": "isis", "names": {"en": ["ISIS"]}}]})
-    return Engine(watchlist, watchlist.matcher(), RuleSet(()), (), receivers)
+    return CompiledWatchlist(watchlist, watchlist.matcher(), RuleSet(()), (), receivers)
 
 
 def alert(receivers: list[str]) -> Alert:
@@ -84,7 +84,7 @@ async def test_delivered_once_per_webhook_id_and_permanent_failures_dead_lettere
 
     metrics = WorkerMetrics(CollectorRegistry())
     step = DeliveryStep(
-        engine=lambda: engine_with(receivers), client=client, prefix=prefix, metrics=metrics,
+        compiled=lambda: engine_with(receivers), client=client, prefix=prefix, metrics=metrics,
         send_dead=send_dead, retrying=once, deadletter_source="news.alerts",
     )  # fmt: skip
     value = alert(["ok", "gone", "nobody"]).model_dump_json().encode()

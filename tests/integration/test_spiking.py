@@ -14,7 +14,7 @@ import yaml
 from streams.model.article import Article
 from streams.model.settings import Settings
 from streams.store.counts import RollingCounts, Tally
-from streams.watchlist.compiled import build_engine
+from streams.watchlist.compiled import compile_watchlist
 from streams.worker.spike_step import SpikeStep
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ async def test_planted_burst_fires_at_1202_and_resolves_at_1215(
     watchlist["spikes"] = [SPIKE]
     path = tmp_path / "watchlist.yaml"
     path.write_text(yaml.safe_dump(watchlist, allow_unicode=True), encoding="utf-8")
-    engine = build_engine(path)
+    compiled = compile_watchlist(path)
     per_minute = json.loads((ROOT / "ops/sample/expected.json").read_text())["per_minute"]["raqqa"]
     client = aioredis.from_url(stack_settings.redis_url)
     prefix = f"t{uuid.uuid4().hex[:8]}:"
@@ -59,9 +59,9 @@ async def test_planted_burst_fires_at_1202_and_resolves_at_1215(
         for tallies in chunks.values():
             article = Article(id=tallies[0].article_id, title="الرقة", source="src0")
             evidence = (1, article, tallies[0].minute, {"raqqa": ["الرقة"]})  # as tag_batch keeps it
-            request = spikes.request(engine, [evidence])
+            request = spikes.request(compiled, [evidence])
             recorded = await counter.record(tallies, spikes=request)
-            for alert in await spikes.evaluate(engine, recorded):
+            for alert in await spikes.evaluate(compiled, recorded):
                 ends = alert.ends_at.strftime("%d %H:%M") if alert.ends_at else None
                 events.append((alert.status, alert.starts_at.strftime("%d %H:%M"), ends, alert.count or 0))
         assert events == [("firing", "21 12:02", None, 37), ("resolved", "21 12:02", "21 12:15", 53)]

@@ -16,7 +16,7 @@ import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from streams.model.settings import Settings
-from streams.watchlist.compiled import build_engine
+from streams.watchlist.compiled import compile_watchlist
 from streams.watchlist.file import WatchlistError
 from streams.worker.kafka import kafka_python_options
 from tests.e2e.harness import SAMPLE, SECRET, Pipeline, base_watchlist
@@ -41,7 +41,7 @@ def test_watchlist_with_a_literal_secret_is_rejected(tmp_path: Path) -> None:
     data["webhooks"]["e2e"]["secret"] = SECRET
     path = write(tmp_path, data)
     with pytest.raises(WatchlistError) as caught:
-        build_engine(path, ENV)
+        compile_watchlist(path, ENV)
     message = str(caught.value)
     assert str(path) in message and "webhooks['e2e']" in message and "secret" in message
     assert SECRET not in message, "the error must not echo the secret"
@@ -50,10 +50,10 @@ def test_watchlist_with_a_literal_secret_is_rejected(tmp_path: Path) -> None:
 def test_watchlist_secret_env_must_be_set_and_is_not_echoed(tmp_path: Path) -> None:
     path = write(tmp_path, base_watchlist(receiver_url="http://127.0.0.1:9/hook"))
     with pytest.raises(WatchlistError, match=r"NEWSMON_E2E_WEBHOOK_SECRET.*not set or empty"):
-        build_engine(path, {})
-    engine = build_engine(path, ENV)
-    assert engine.receivers["e2e"].secret == SECRET
-    assert SECRET not in repr(engine.receivers["e2e"])
+        compile_watchlist(path, {})
+    compiled = compile_watchlist(path, ENV)
+    assert compiled.receivers["e2e"].secret == SECRET
+    assert SECRET not in repr(compiled.receivers["e2e"])
 
 
 def test_kafka_sasl_password_is_a_secret_in_settings() -> None:

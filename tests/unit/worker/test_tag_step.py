@@ -10,7 +10,7 @@ import orjson
 import pytest
 import yaml
 
-from streams.watchlist.compiled import Engine, build_engine
+from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.worker.tag_step import tag_batch
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -34,19 +34,19 @@ class Msg:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
+def compiled(tmp_path: Path) -> CompiledWatchlist:
     path = tmp_path / "watchlist.yaml"
     path.write_text(yaml.safe_dump(WATCHLIST, allow_unicode=True), encoding="utf-8")
-    return build_engine(path, env={})
+    return compile_watchlist(path, env={})
 
 
 def article(**fields: object) -> bytes:
     return orjson.dumps({"id": "a1", "title": "", "body": "", "source": "s1", **fields})
 
 
-def test_a_batch_is_split_into_dead_letters_tallies_and_alerts(engine: Engine) -> None:
+def test_a_batch_is_split_into_dead_letters_tallies_and_alerts(compiled: CompiledWatchlist) -> None:
     batch = tag_batch(
-        engine,
+        compiled,
         [
             Msg(b"\xff"),
             Msg(article(id="near", title="بالموصل: هجوم لداعش", published_at="2026-11-23T11:30:00+00:00")),
@@ -80,14 +80,14 @@ def test_spike_watched_entities_keep_their_matched_names_from_one_scan(tmp_path:
     }
     path = tmp_path / "watchlist.yaml"
     path.write_text(yaml.safe_dump(watchlist, allow_unicode=True), encoding="utf-8")
-    engine = build_engine(path, env={})
+    compiled = compile_watchlist(path, env={})
     scans: list[str] = []
-    find = engine.matcher.find
-    engine.matcher.find = lambda title, body: scans.append(title) or find(title, body)  # type: ignore[method-assign]
+    find = compiled.matcher.find
+    compiled.matcher.find = lambda title, body: scans.append(title) or find(title, body)  # type: ignore[method-assign]
     messages = [
         Msg(article(id="a", title="Mosul and الموصل", body="ISIS")),
         Msg(article(id="b", title="ISIS only")),
     ]
-    batch = tag_batch(engine, messages, max_bytes=10_000, now=NOW)
+    batch = tag_batch(compiled, messages, max_bytes=10_000, now=NOW)
     assert batch.watched_names == [{"mosul": ["Mosul", "الموصل"]}, {}]
     assert scans == ["Mosul and الموصل"]  # only the article with spike evidence is scanned again
