@@ -19,7 +19,9 @@ from prometheus_client.registry import Collector
 
 from streams.model.minutes import to_seconds
 from streams.model.settings import Settings, get_settings
-from streams.spikes.detector import SpikeDetector, SpikeState, load_spikes
+from streams.spikes.detector import SpikeDetector
+from streams.spikes.spec import load_spikes
+from streams.spikes.state import SpikeState
 from streams.store import scripts
 from streams.store.counts import DEFAULT_WINDOWS
 from streams.store.keys import RedisKeys

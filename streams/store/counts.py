@@ -71,7 +71,7 @@ def record_args(
 
     `clock` is (wall-clock now, idle seconds, partitions of the topic); `caught_up` the partitions
     this worker has read to their end: those may stop holding the clock back once idle; `spikes` the
-    spike section's JSON spec (streams.worker.spike_step), last.
+    spike section's JSON spec (streams.spikes.plan.section_spec), last.
     """
     now, idle, partitions = clock
     window_list = ",".join(str(w) for w in windows)

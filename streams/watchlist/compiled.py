@@ -9,7 +9,8 @@ from pathlib import Path
 
 from streams.matching.matcher import Matcher
 from streams.rules.rule import RuleSet, load_rules
-from streams.spikes.detector import SpikeDetector, load_spikes
+from streams.spikes.detector import SpikeDetector
+from streams.spikes.spec import load_spikes
 from streams.watchlist.file import Watchlist, WatchlistError, load_watchlist
 from streams.webhooks.receivers import Receiver, load_receivers
 

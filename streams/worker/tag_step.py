@@ -22,10 +22,11 @@ from streams.model.deadletter import Rejected, deadletter_record
 from streams.model.decode import decode_article, event_time
 from streams.model.minutes import minute_of, to_seconds
 from streams.model.tagged import tagged_record
+from streams.spikes.evidence import names_by_entity, spike_watched
 from streams.store.counts import Recorded, RollingCounts, Tally
 from streams.watchlist.compiled import CompiledWatchlist
 from streams.worker.metrics import WorkerMetrics
-from streams.worker.spike_step import SpikeStep, names_by_entity, spike_watched
+from streams.worker.spike_step import SpikeStep
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def tag_article(
     else:
         mentions = compiled.matcher.mentions(article.title, article.body)
         hits = rules.hits_mentioned(mentions.keys())
-    watched = spike_watched(compiled, mentions)
+    watched = spike_watched(compiled.spikes, mentions)
     if not rules.needs_positions:
         # Rule and spike evidence name the matched names: one more scan, only when there is evidence.
         matches = compiled.matcher.find(article.title, article.body) if hits or watched else []

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 
 from streams.exporter.collector import RedisCountsCollector, WatchView, count_families, read_snapshot  # noqa: E402
 from streams.model.settings import Settings  # noqa: E402
-from streams.spikes.detector import load_spikes  # noqa: E402
+from streams.spikes.spec import load_spikes  # noqa: E402
 from streams.store.counts import DEFAULT_WINDOWS  # noqa: E402
 
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 -- counting call, prepended to record.lua (not a script of its own). Keys derived from the prefix p
 -- (streams/store/keys.py): <p>ev:<entity>, <p>spike:<detector>:started, <p>spike:firing,
 -- <p>m:<minute>, <p>ms:<minute>, <p>spike:<detector>:<entity>.
--- spec (JSON, streams.worker.spike_step.spec): detectors, evidence, kept, ttl, max_steps.
+-- spec (JSON, streams.spikes.plan.section_spec): detectors, evidence, kept, ttl, max_steps.
 -- before/clock: the stream clock before and after the call; touched: the entities whose window counts
 -- changed (a set); fresh: which articles were not redeliveries (nil: all).
 -- Keeps fresh articles' evidence, starts the detectors, and returns as JSON the firing pairs, detector
@@ -26,7 +26,7 @@ local function spike_section(p, before, clock, touched, fresh, spec)
   end
   out.firing = redis.call('SMEMBERS', p .. 'spike:firing')
   if clock < 0 then return cjson.encode(out) end
-  -- The pairs streams.worker.spike_step.candidates picks: changed entities, and every firing pair.
+  -- The pairs streams.spikes.plan.candidates picks: changed entities, and every firing pair.
   local todo, seen, entities, wanted, span, widest = {}, {}, {}, {}, 0, 0
   local function consider(d, entity)
     local member = d.id .. '\t' .. entity

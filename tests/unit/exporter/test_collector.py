@@ -23,7 +23,7 @@ from streams.exporter.collector import (
     top_entities,
     window_label,
 )
-from streams.spikes.detector import load_spikes
+from streams.spikes.spec import load_spikes
 
 CLOCK = 29_000_000  # a stream-clock minute (2025-02)
 SPIKE = {"id": "burst", "entities": ["raqqa", "mosul"], "window": "5m", "baseline": "10m", "min_count": 3}

@@ -9,16 +9,9 @@ import pytest
 
 from streams.model.alert import Evidence, spike_alert_id
 from streams.model.minutes import minute_start
-from streams.spikes.detector import (
-    Measurement,
-    SpikeDetector,
-    SpikeError,
-    SpikeSpec,
-    SpikeState,
-    compile_spike,
-    load_spikes,
-    smoothed_baseline,
-)
+from streams.spikes.detector import Measurement, SpikeDetector, smoothed_baseline
+from streams.spikes.spec import SpikeError, SpikeSpec, compile_spike, load_spikes
+from streams.spikes.state import SpikeState
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, a minute (and hour) boundary
 ENTITIES = {"isis", "mosul"}
