@@ -11,19 +11,10 @@ from hypothesis import strategies as st
 
 from streams.model.alert import rule_alert_id
 from streams.model.article import Article
-from streams.rules.rule import (
-    CompiledRule,
-    ExprSyntaxError,
-    RuleError,
-    RuleSpec,
-    compile_rule,
-    load_rules,
-    parse_expr,
-    positions_of,
-    render,
-    within,
-    within_self,
-)
+from streams.rules.evaluate import within, within_self
+from streams.rules.expr import ExprSyntaxError, render
+from streams.rules.parse import parse_expr
+from streams.rules.rule import CompiledRule, RuleError, RuleSpec, compile_rule, load_rules, positions_of
 
 ENTITIES = {"a", "b", "c", "d", "isis", "mosul", "and", "x-1"}
 
