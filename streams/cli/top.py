@@ -241,7 +241,11 @@ class Sources:
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
         self.settings = settings
         self.args = args
-        self.client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+        self.client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.read_redis_timeout_seconds,
+            socket_connect_timeout=settings.read_redis_timeout_seconds,
+        )
         self.previous: tuple[float, Counters] | None = None
 
     def frame(self) -> Frame:

@@ -297,7 +297,8 @@ class RedisCountsCollector(Collector):
 
 def build_registry(settings: Settings, top_n: int) -> CollectorRegistry:
     """A registry holding only the Redis collector (sync client with short timeouts: a scrape never hangs)."""
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    timeout = settings.read_redis_timeout_seconds
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         RedisCountsCollector(client, settings.redis_prefix, ViewSource(settings.watchlist), top_n)

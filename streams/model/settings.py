@@ -33,16 +33,30 @@ class Settings(BaseSettings):
     topic_deadletter: str = "news.deadletter"
     topic_partitions: int = Field(default=8, ge=1)
 
-    # Redis
+    # Redis (key schema: streams/store/keys.py)
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "nm:"
+    redis_timeout_seconds: float = Field(default=5.0, gt=0)  # the worker's socket and connect timeouts
+    read_redis_timeout_seconds: float = Field(default=2.0, gt=0)  # exporter and top: a scrape never hangs
     seen_ttl_seconds: int = Field(default=7 * 86400, ge=60)  # how long a redelivered article is recognised
+    # Minute buckets (and spike evidence) live this long; must exceed the longest window (1 day).
+    bucket_ttl_seconds: int = Field(default=2 * 86400, gt=86400)
+    delivered_ttl_seconds: int = Field(default=30 * 86400, ge=60)  # a delivered webhook is not sent again
     # A partition silent this long stops holding back the stream clock (see streams.store.counts).
     partition_idle_seconds: float = Field(default=10.0, gt=0)
 
     # Tagging
     watchlist: Path = Path("ops/watchlist.yaml")
     max_article_bytes: int = Field(default=1024 * 1024, ge=1)
+
+    # Worker tuning (Faust)
+    worker_batch_size: int = Field(default=500, ge=1)  # articles per batch; also Faust's commit interval
+    worker_batch_within_seconds: float = Field(default=0.05, gt=0)  # a partly filled batch waits this long
+    # Bytes per producer batch (one per partition): a whole batch's tagged records fit in one.
+    worker_producer_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024)
+    # A dead worker's partitions move to the others after this (Faust's default is 60 s).
+    worker_session_timeout_seconds: float = Field(default=15.0, gt=0)
+    worker_heartbeat_seconds: float = Field(default=3.0, gt=0)
 
     # HTTP endpoints (bind 0.0.0.0 to be scraped from another host)
     worker_web_bind: str = "127.0.0.1"

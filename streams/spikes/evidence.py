@@ -13,7 +13,6 @@ from streams.spikes.detector import SpikeDetector
 
 MAX_EVIDENCE = 5
 EVIDENCE_KEPT = 200  # recent articles remembered per entity (by arrival, so keep enough for a replay)
-EVIDENCE_TTL = 2 * 86400  # seconds; as long as the minute buckets the counts come from
 
 
 def evidence_entry(article: Article, minute: int, names: Sequence[str]) -> bytes:

@@ -11,7 +11,7 @@ import orjson
 from streams.model.article import Article
 from streams.model.minutes import to_seconds
 from streams.spikes.detector import SpikeDetector
-from streams.spikes.evidence import EVIDENCE_KEPT, EVIDENCE_TTL, evidence_entry
+from streams.spikes.evidence import EVIDENCE_KEPT, evidence_entry
 
 MAX_STEPS = 1440  # minutes of clock movement evaluated in one call; older ones are skipped
 # An article of a batch for the counting call: its position (from 1), event minute, and the names
@@ -85,16 +85,16 @@ class History:
         return cls(counts, sources, states, started)
 
 
-def section_spec(detectors: Sequence[SpikeDetector], articles: Sequence[Counted]) -> bytes:
+def section_spec(detectors: Sequence[SpikeDetector], articles: Sequence[Counted], evidence_ttl: int) -> bytes:
     """The spike section's input (JSON, store/lua/spike_section.lua): the detectors, and the evidence
-    of articles that mention a watched entity (kept for the fresh ones only)."""
+    of articles that mention a watched entity (kept for the fresh ones only, `evidence_ttl` seconds)."""
     evidence: list[list[Any]] = []
     for index, article, minute, names in articles:
         if names:
             entries = [(e, evidence_entry(article, minute, found).decode()) for e, found in names.items()]
             evidence.append([index, *(item for entry in entries for item in entry)])
     data = {"detectors": [_detector_spec(d) for d in detectors], "evidence": evidence}
-    return orjson.dumps(data | {"kept": EVIDENCE_KEPT, "ttl": EVIDENCE_TTL, "max_steps": MAX_STEPS})
+    return orjson.dumps(data | {"kept": EVIDENCE_KEPT, "ttl": evidence_ttl, "max_steps": MAX_STEPS})
 
 
 def _detector_spec(detector: SpikeDetector) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from streams.webhooks.signing import webhook_id
 from streams.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-DELIVERED_TTL = 30 * 86400
 
 SendDead = Callable[[bytes | None, bytes], Awaitable[Any]]
 Retrying = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
@@ -43,6 +42,7 @@ class DeliveryStep:
         send_dead: SendDead,
         retrying: Retrying,
         deadletter_source: str,
+        delivered_ttl: int,
     ) -> None:
         self.compiled = compiled
         self.client = client
@@ -51,6 +51,7 @@ class DeliveryStep:
         self.send_dead = send_dead
         self.retrying = retrying
         self.source_topic = deadletter_source
+        self.delivered_ttl = delivered_ttl
         self.limiters: dict[str, TokenBucket] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -95,7 +96,7 @@ class DeliveryStep:
         )
         self.metrics.delivery_seconds.labels(name).observe(time.perf_counter() - started)
         if result.delivered:
-            await self.retrying(lambda: self.client.set(marker, b"1", ex=DELIVERED_TTL))
+            await self.retrying(lambda: self.client.set(marker, b"1", ex=self.delivered_ttl))
             self.metrics.deliveries.labels(name, "delivered").inc()
             return
         self.metrics.deliveries.labels(name, "failed").inc()

@@ -41,10 +41,13 @@ class SpikeStep:
         self,
         client: aioredis.Redis,
         prefix: str,
+        *,
+        evidence_ttl: int,
         publish: Callable[[list[Alert]], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.keys = RedisKeys(prefix)
+        self.evidence_ttl = evidence_ttl  # seconds: as long as the minute buckets the counts come from
         self.publish = publish
         self._cas = client.register_script(scripts.SPIKE_CAS)
 
@@ -52,8 +55,8 @@ class SpikeStep:
         return self.keys.spike_state(candidate.detector.id, candidate.entity)
 
     def request(self, compiled: CompiledWatchlist, articles: Sequence[Counted]) -> bytes | None:
-        """The spike section of a counting call, None without detectors (see `spec`)."""
-        return section_spec(compiled.spikes, articles) if compiled.spikes else None
+        """The spike section of a counting call, None without detectors (see `section_spec`)."""
+        return section_spec(compiled.spikes, articles, self.evidence_ttl) if compiled.spikes else None
 
     async def evaluate(self, compiled: CompiledWatchlist, recorded: Recorded) -> list[Alert]:
         """Spike alerts for every minute the clock passed, from the spike section's reply that rode on

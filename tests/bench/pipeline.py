@@ -125,7 +125,7 @@ def aiokafka_loop(setup: Setup) -> Result:
 def aiokafka_tag_loop(setup: Setup) -> Result:
     """aiokafka batches of <= 500 through newsmon's pure step (decode, match, rules): no Redis, no sends."""
     from streams.watchlist.compiled import compile_watchlist
-    from streams.worker.tag_step import tag_batch
+    from streams.worker.batch import tag_batch
 
     compiled = compile_watchlist(setup.watchlist)
 
@@ -284,9 +284,9 @@ def hotspots(collapsed: Path, top: int = 25) -> tuple[list[tuple[str, float]], l
 
 BUCKETS = (
     ("decode + validate + match + rules (tag_batch)", ("tag_batch (",)),
-    ("Redis: the counting Lua call", ("Counter.record (",)),
+    ("Redis: the counting Lua call", ("RollingCounts.record (",)),
     ("Redis: spike detector", ("SpikeStep.", "TagStep.spike_alerts")),
-    ("publish (batched tagged records, Faust sends)", ("create_app.<locals>.send (", "TagStep.publish (", "Topic.send (",
+    ("publish (batched tagged records, Faust sends)", ("kafka_outbox.<locals>.send (", "TagStep.publish (", "Topic.send (",
                                                        "_send_now", "publish_message", "send_batched (")),
     ("metrics (observe, /metrics page)", ("TagStep.observe (", "metrics_page")),
     ("Faust consume path", ("Fetcher._fetcher", "_drain_messages", "WorkerThread.run", "Stream._c_aiter",

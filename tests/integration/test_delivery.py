@@ -85,7 +85,7 @@ async def test_delivered_once_per_webhook_id_and_permanent_failures_dead_lettere
     metrics = WorkerMetrics(CollectorRegistry())
     step = DeliveryStep(
         compiled=lambda: engine_with(receivers), client=client, prefix=prefix, metrics=metrics,
-        send_dead=send_dead, retrying=once, deadletter_source="news.alerts",
+        send_dead=send_dead, retrying=once, deadletter_source="news.alerts", delivered_ttl=600,
     )  # fmt: skip
     value = alert(["ok", "gone", "nobody"]).model_dump_json().encode()
     try:

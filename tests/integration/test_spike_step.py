@@ -44,7 +44,7 @@ async def test_planted_burst_fires_at_1202_and_resolves_at_1215(
     client = aioredis.from_url(stack_settings.redis_url)
     prefix = f"t{uuid.uuid4().hex[:8]}:"
     counter = RollingCounts(client, prefix=prefix)
-    spikes = SpikeStep(client, prefix)
+    spikes = SpikeStep(client, prefix, evidence_ttl=stack_settings.bucket_ttl_seconds)
     events: list[tuple[str, str, int]] = []
     try:
         ordered = sorted(per_minute.items(), key=lambda item: minute(item[0]))

@@ -17,8 +17,9 @@ from faust.transport.consumer import Consumer
 from prometheus_client import CollectorRegistry
 
 from streams.model.settings import Settings
-from streams.worker.build import DirectDrainConsumer, create_app, started_producer
-from streams.worker.tag_step import send_batched
+from streams.worker.build import create_app
+from streams.worker.faust_shims import DirectDrainConsumer, started_producer
+from streams.worker.outbox import send_batched
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -135,8 +136,23 @@ async def test_faust_private_producer_accessor_still_exists(app: faust.App) -> N
         started_producer(app)
 
 
-def test_the_producer_batches_hold_a_whole_batch_of_tagged_records(app: faust.App) -> None:
-    assert app.conf.producer_max_batch_size == 512 * 1024
+def test_the_worker_section_of_settings_reaches_faust() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, watchlist=ROOT / "ops" / "watchlist.yaml", worker_producer_batch_bytes=65_536,
+        worker_batch_size=100, worker_session_timeout_seconds=20.0, worker_heartbeat_seconds=4.0,
+    )  # fmt: skip
+    conf = create_app(settings, CollectorRegistry()).conf
+    assert (
+        conf.producer_max_batch_size, conf.broker_commit_every, conf.broker_session_timeout,
+        conf.broker_heartbeat_interval, conf.producer_acks, conf.consumer_auto_offset_reset,
+    ) == (65_536, 100, 20.0, 4.0, -1, "earliest")  # fmt: skip
+
+
+def test_a_whole_default_batch_of_tagged_records_fits_one_producer_batch() -> None:
+    """500 tagged records of ~1 KiB (an article with a few mentions) fit in one batch per partition."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (settings.worker_batch_size, settings.worker_producer_batch_bytes) == (500, 524_288)
+    assert settings.worker_batch_size * 1024 <= settings.worker_producer_batch_bytes
 
 
 def test_faust_fetcher_loop_still_waits_on_each_callback_and_the_suspend_flow() -> None:

@@ -1,36 +1,52 @@
-"""The tag agent's pure batch step: dead letters, tallies, tagged records and rule alerts."""
+"""TagStep with fakes for Redis counts and Kafka sends: what is published, counted and measured."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
+from streams.store.client import RedisRetry
+from streams.store.counts import Recorded, Tally
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
-from streams.worker.tag_step import tag_batch
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-WATCHLIST = {
-    "entities": [
-        {"id": "isis", "names": {"ar": ["داعش"], "en": ["ISIS", "Daesh"]}},
-        {"id": "mosul", "names": {"ar": ["الموصل"], "en": ["Mosul"]}},
-    ],
-    "rules": [{"id": "isis_near_mosul", "expr": "isis NEAR/3 mosul", "webhooks": []}],
-}
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.outbox import Outbox, Record
+from streams.worker.tag_step import TagStep
+from tests.unit.worker.test_batch import WATCHLIST, Msg, article
 
 
-@dataclass
-class Msg:
-    value: bytes | None
-    key: bytes | None = b"k"
-    topic: str = "news.articles"
-    partition: int = 2
-    offset: int = 7
-    timestamp: float = 1_795_000_000.0
+class FakeCounts:
+    """RollingCounts without Redis: every article is fresh unless its id was recorded before."""
+
+    def __init__(self, clock_minute: int) -> None:
+        self.clock_minute = clock_minute
+        self.seen: set[str] = set()
+        self.calls: list[list[Tally]] = []
+
+    async def record(self, batch: Sequence[Tally], spikes: bytes | None = None) -> Recorded:
+        self.calls.append(list(batch))
+        fresh = [tally.article_id not in self.seen for tally in batch]
+        self.seen.update(tally.article_id for tally in batch)
+        return Recorded(clock_minute=self.clock_minute, fresh=fresh)
+
+    async def tick(self, caught_up: Sequence[int] = (), spikes: bytes | None = None) -> Recorded:
+        return Recorded(clock_minute=self.clock_minute, fresh=[])
+
+
+class FakeKafka:
+    def __init__(self) -> None:
+        self.single: list[tuple[str, bytes | None, bytes]] = []
+        self.batches: dict[str, list[Record]] = {}
+
+    async def send(self, kind: str, key: bytes | None, value: bytes) -> None:
+        self.single.append((kind, key, value))
+
+    async def send_batch(self, kind: str, records: Sequence[Record]) -> None:
+        self.batches.setdefault(kind, []).extend(records)
 
 
 @pytest.fixture
@@ -40,54 +56,51 @@ def compiled(tmp_path: Path) -> CompiledWatchlist:
     return compile_watchlist(path, env={})
 
 
-def article(**fields: object) -> bytes:
-    return orjson.dumps({"id": "a1", "title": "", "body": "", "source": "s1", **fields})
+def make_step(
+    compiled: CompiledWatchlist, counts: FakeCounts, kafka: FakeKafka
+) -> tuple[TagStep, WorkerMetrics]:
+    metrics = WorkerMetrics(CollectorRegistry())
+    step = TagStep(
+        compiled=lambda: compiled, counter=counts, outbox=Outbox(kafka.send, kafka.send_batch),  # type: ignore[arg-type]
+        metrics=metrics, max_bytes=10_000, retrying=RedisRetry(),
+    )  # fmt: skip
+    return step, metrics
 
 
-def test_a_batch_is_split_into_dead_letters_tallies_and_alerts(compiled: CompiledWatchlist) -> None:
-    batch = tag_batch(
-        compiled,
-        [
-            Msg(b"\xff"),
-            Msg(article(id="near", title="بالموصل: هجوم لداعش", published_at="2026-11-23T11:30:00+00:00")),
-            Msg(article(id="far", body="Mosul " + "word " * 10 + "ISIS", lang="en"), partition=5),
-        ],
-        max_bytes=10_000,
-        now=NOW,
-    )
-    assert [record["reason"] for _, record in batch.dead] == ["not_utf8: invalid UTF-8 at byte 0"]
-    assert [(t.article_id, t.minute, t.source, dict(t.mentions), t.partition) for t in batch.tallies] == [
-        ("near", 29_923_890, "s1", {"mosul": 1, "isis": 1}, 2),
-        ("far", 29_923_920, "s1", {"mosul": 1, "isis": 1}, 5),  # no published_at: ingest time
+def sample(metrics: WorkerMetrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+async def test_a_batch_is_counted_once_and_published_tagged_alerts_and_dead_letters(
+    compiled: CompiledWatchlist,
+) -> None:
+    counts, kafka = FakeCounts(clock_minute=29_923_920), FakeKafka()
+    step, metrics = make_step(compiled, counts, kafka)
+    messages = [Msg(b"{"), Msg(article(id="near", title="بالموصل: هجوم لداعش"), partition=4)]
+    await step.run(messages)
+    await step.run(messages[1:])  # redelivered: published again, counted as a duplicate
+    assert [[t.article_id for t in call] for call in counts.calls] == [["near"], ["near"]]
+    assert [(key, partition) for key, _, partition in kafka.batches["tagged"]] == [(b"near", 4)] * 2
+    assert orjson.loads(kafka.batches["tagged"][0][1])["mentions"] == {"mosul": 1, "isis": 1}
+    assert [orjson.loads(value)["rule_id"] for _, value, _ in kafka.batches["alerts"]] == [
+        "isis_near_mosul"
+    ] * 2
+    assert [(kind, key, orjson.loads(value)["reason"][:9]) for kind, key, value in kafka.single] == [
+        ("deadletter", b"k", "not_json:")
     ]
-    assert [
-        (i, a.rule_id, a.evidence[0].article_id, a.evidence[0].matched_names) for i, a in batch.alerts
-    ] == [(0, "isis_near_mosul", "near", ["الموصل", "داعش"])]
-    tagged = {key: record for key, record, _ in batch.tagged}
-    assert tagged["near"] == {
-        "id": "near", "source": "s1", "lang": "", "event_time": "2026-11-23T11:30:00+00:00",
-        "mentions": {"mosul": 1, "isis": 1}, "rules": ["isis_near_mosul"],
-    }  # fmt: skip
-    assert tagged["far"]["rules"] == []
+    assert (
+        sample(metrics, "newsmon_articles_total", outcome="tagged"),
+        sample(metrics, "newsmon_articles_total", outcome="duplicate"),
+        sample(metrics, "newsmon_articles_total", outcome="deadletter"),
+        sample(metrics, "newsmon_articles_rejected_total", reason="not_json"),
+        sample(metrics, "newsmon_entity_mentions_total", entity="isis"),
+        sample(metrics, "newsmon_alerts_raised_total", kind="rule"),
+        sample(metrics, "newsmon_stream_clock_seconds"),
+    ) == (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 29_923_920 * 60.0)
 
 
-def test_spike_watched_entities_keep_their_matched_names_from_one_scan(tmp_path: Path) -> None:
-    watchlist = {
-        **{k: v for k, v in WATCHLIST.items() if k != "rules"},
-        "spikes": [
-            {"id": "mosul_burst", "entities": ["mosul"], "window": "5m", "baseline": 3, "min_count": 2}
-        ],
-    }
-    path = tmp_path / "watchlist.yaml"
-    path.write_text(yaml.safe_dump(watchlist, allow_unicode=True), encoding="utf-8")
-    compiled = compile_watchlist(path, env={})
-    scans: list[str] = []
-    find = compiled.matcher.find
-    compiled.matcher.find = lambda title, body: scans.append(title) or find(title, body)  # type: ignore[method-assign]
-    messages = [
-        Msg(article(id="a", title="Mosul and الموصل", body="ISIS")),
-        Msg(article(id="b", title="ISIS only")),
-    ]
-    batch = tag_batch(compiled, messages, max_bytes=10_000, now=NOW)
-    assert batch.watched_names == [{"mosul": ["Mosul", "الموصل"]}, {}]
-    assert scans == ["Mosul and الموصل"]  # only the article with spike evidence is scanned again
+async def test_tick_moves_the_clock_metric_without_publishing(compiled: CompiledWatchlist) -> None:
+    counts, kafka = FakeCounts(clock_minute=100), FakeKafka()
+    step, metrics = make_step(compiled, counts, kafka)
+    await step.tick(caught_up=[0, 1])
+    assert (kafka.single, kafka.batches, sample(metrics, "newsmon_stream_clock_seconds")) == ([], {}, 6000.0)

@@ -1,0 +1,104 @@
+"""The pure part of the tag agent's batch: decode, tag and evaluate rules for every message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from streams.model.alert import Alert
+from streams.model.article import Article
+from streams.model.deadletter import Rejected, deadletter_record
+from streams.model.decode import decode_article, event_time
+from streams.model.minutes import minute_of
+from streams.model.tagged import tagged_record
+from streams.spikes.evidence import names_by_entity, spike_watched
+from streams.store.counts import Tally
+from streams.watchlist.compiled import CompiledWatchlist
+
+
+class Message(Protocol):
+    """What the step needs of a consumed Kafka message (faust's Message satisfies it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedArticle:
+    """One article of a batch and everything it produces."""
+
+    article: Article
+    tally: Tally  # what it adds to the counts
+    tagged: dict[str, Any]  # its news.tagged value
+    timestamp: float  # its Kafka timestamp (latency is measured from it)
+    rule_alerts: tuple[Alert, ...] = ()
+    # The names matched for each spike-watched entity it mentions (spike evidence).
+    watched_names: Mapping[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Batch:
+    """Everything one batch produces, gathered before any I/O."""
+
+    articles: list[TaggedArticle] = field(default_factory=list)
+    dead: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
+    spike_alerts: list[Alert] = field(default_factory=list)  # already published by the spike step
+
+    @property
+    def tallies(self) -> list[Tally]:
+        return [tagged.tally for tagged in self.articles]
+
+
+def tag_batch(
+    compiled: CompiledWatchlist, messages: Sequence[Message], max_bytes: int, now: datetime
+) -> Batch:
+    """Decode, tag and evaluate rules for every message; bad inputs become dead-letter records."""
+    batch = Batch()
+    for message in messages:
+        result = decode_article(message.value, max_bytes)
+        if isinstance(result, Rejected):
+            record = deadletter_record(
+                result.describe(), topic=message.topic, partition=message.partition, offset=message.offset,
+                received_at=now, payload=message.value,
+            )  # fmt: skip
+            batch.dead.append((message.key, record))
+            continue
+        batch.articles.append(tag_article(compiled, result, event_time(result, now), message))
+    return batch
+
+
+def tag_article(
+    compiled: CompiledWatchlist, article: Article, at: datetime, message: Message
+) -> TaggedArticle:
+    rules = compiled.rules
+    if rules.needs_positions:
+        matches = compiled.matcher.find(article.title, article.body)
+        mentions: dict[str, int] = {}
+        for match in matches:
+            mentions[match.entity] = mentions.get(match.entity, 0) + 1
+        hits = rules.hits_for_matches(matches)
+    else:
+        mentions = compiled.matcher.mentions(article.title, article.body)
+        hits = rules.hits_mentioned(mentions.keys())
+    watched = spike_watched(compiled.spikes, mentions)
+    if not rules.needs_positions:
+        # Rule and spike evidence name the matched names: one more scan, only when there is evidence.
+        matches = compiled.matcher.find(article.title, article.body) if hits or watched else []
+    alerts = tuple(
+        rule.alert(article, sorted({m.name for m in matches if m.entity in rule.entities}), at)
+        for rule in hits
+    )
+    return TaggedArticle(
+        article=article,
+        tally=Tally(article.id, minute_of(at), article.source, mentions, message.partition),
+        tagged=tagged_record(article, at, mentions, [r.id for r in hits]),
+        timestamp=message.timestamp,
+        rule_alerts=alerts,
+        watched_names=names_by_entity(matches, watched) if watched else {},
+    )
