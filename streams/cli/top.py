@@ -25,10 +25,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from streams.exporter.collector import read_snapshot, top_entities
 from streams.model.alert import Alert
 from streams.model.minutes import to_seconds
 from streams.model.settings import Settings, get_settings
+from streams.model.snapshot import top_entities
+from streams.store.snapshot import read_snapshot
 from streams.worker.kafka import kafka_python_options
 
 SPARK = "▁▂▃▄▅▆▇█"

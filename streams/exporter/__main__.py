@@ -1,5 +1,5 @@
 """`python -m streams.exporter`: serve the Redis counts on /metrics."""
 
-from streams.exporter.collector import main
+from streams.exporter.server import main
 
 raise SystemExit(main())

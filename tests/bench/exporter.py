@@ -26,10 +26,13 @@ sys.path.insert(0, str(REPO))
 import redis  # noqa: E402
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 
-from streams.exporter.collector import RedisCountsCollector, WatchView, count_families, read_snapshot  # noqa: E402
+from streams.exporter.collector import RedisCountsCollector  # noqa: E402
+from streams.exporter.families import count_families  # noqa: E402
+from streams.exporter.view import WatchView  # noqa: E402
 from streams.model.settings import Settings  # noqa: E402
 from streams.spikes.spec import load_spikes  # noqa: E402
 from streams.store.counts import DEFAULT_WINDOWS  # noqa: E402
+from streams.store.snapshot import read_snapshot  # noqa: E402
 
 T = TypeVar("T")
 CLOCK = 29_000_000

@@ -17,7 +17,7 @@ import yaml
 from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.exporter.collector import build_registry
+from streams.exporter.server import build_registry
 from streams.model.settings import Settings
 from streams.store.counts import RollingCounts, Tally
 from tests.e2e.harness import ROOT, free_port

@@ -13,17 +13,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from streams.exporter.collector import (
-    RedisCountsCollector,
-    Snapshot,
-    WatchView,
-    count_families,
-    health_families,
-    parse_snapshot,
-    top_entities,
-    window_label,
-)
+from streams.exporter.collector import RedisCountsCollector
+from streams.exporter.families import count_families, health_families, window_label
+from streams.exporter.view import WatchView
+from streams.model.snapshot import Snapshot, top_entities
 from streams.spikes.spec import load_spikes
+from streams.store.snapshot import parse_snapshot
 
 CLOCK = 29_000_000  # a stream-clock minute (2025-02)
 SPIKE = {"id": "burst", "entities": ["raqqa", "mosul"], "window": "5m", "baseline": "10m", "min_count": 3}
