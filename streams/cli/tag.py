@@ -1,4 +1,4 @@
-"""`python -m streams.tag --watchlist PATH`: tag JSON Lines articles from stdin (DESIGN.md)."""
+"""`python -m streams.tag --watchlist PATH`: tag JSON Lines articles from stdin (docs/contract.md "streams.tag")."""
 
 from __future__ import annotations
 
@@ -6,52 +6,26 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 
 from streams.matching.matcher import Matcher
+from streams.model.deadletter import Rejected
+from streams.model.decode import decode_article
 from streams.watchlist.file import WatchlistError, load_watchlist
 
 _FLUSH_EVERY = 2048  # output lines per write: few syscalls, bounded memory
-
-
-class LineError(ValueError):
-    """A line that is not a usable Article."""
-
-
-def _text_field(article: dict[str, Any], key: str) -> str:
-    value = article.get(key, "")
-    if not isinstance(value, str):
-        raise LineError(f"{key!r} must be a string")
-    return value
-
-
-def parse_article(line: bytes) -> tuple[str, str, str]:
-    """(id, title, body) of one JSON line, validated like streams.model.article.Article."""
-    try:
-        article = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise LineError(f"invalid JSON: {exc}") from exc
-    if not isinstance(article, dict):
-        raise LineError("not a JSON object")
-    article_id = article.get("id")
-    if not isinstance(article_id, str) or not article_id.strip():
-        raise LineError("'id' must be a non-empty string")
-    title = _text_field(article, "title")
-    body = _text_field(article, "body")
-    if not title.strip() and not body.strip():
-        raise LineError("title and body are both empty")
-    return article_id, title, body
+MAX_LINE_BYTES = 1 << 30  # offline: any line that fits in memory
 
 
 def tag_line(line: bytes, number: int, matcher: Matcher) -> tuple[bytes, bool]:
-    """The output line for one input line (without newline) and whether the input was valid."""
-    try:
-        article_id, title, body = parse_article(line)
-    except LineError as exc:
-        return orjson.dumps({"line": number, "error": str(exc)}), False
-    return orjson.dumps({"id": article_id, "mentions": matcher.mentions(title, body)}), True
+    """The output line for one input line (without newline) and whether the input was valid: the
+    worker's Article rules, and its dead-letter reason as the error."""
+    article = decode_article(line, MAX_LINE_BYTES)
+    if isinstance(article, Rejected):
+        return orjson.dumps({"line": number, "error": article.describe()}), False
+    return orjson.dumps({"id": article.id, "mentions": matcher.mentions(article.title, article.body)}), True
 
 
 def tag_stream(lines: Iterable[bytes], out: BinaryIO, matcher: Matcher) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.cli.tag import parse_article, tag_stream
+from streams.cli.tag import tag_stream
 from streams.matching.matcher import Matcher
 
 REPO = Path(__file__).resolve().parents[3]
@@ -42,19 +42,22 @@ def test_one_output_line_per_input_line_in_order() -> None:
 @pytest.mark.parametrize(
     ("line", "error"),
     [
-        (b"not json\n", "invalid JSON: invalid literal, expected 'null': line 1 column 1 (char 0)"),
-        (b"\n", "invalid JSON: input data is empty: line 1 column 1 (char 0)"),
-        (b"[1, 2]\n", "not a JSON object"),
-        (b'{"title": "x"}\n', "'id' must be a non-empty string"),
-        (b'{"id": 5, "title": "x"}\n', "'id' must be a non-empty string"),
-        (b'{"id": " ", "title": "x"}\n', "'id' must be a non-empty string"),
-        (b'{"id": "a", "title": ["x"]}\n', "'title' must be a string"),
-        (b'{"id": "a", "title": "x", "body": null}\n', "'body' must be a string"),
-        (b'{"id": "a", "title": " ", "body": ""}\n', "title and body are both empty"),
+        (b"not json\n", "not_json: not JSON: invalid literal, expected 'null': line 1 column 1 (char 0)"),
+        (b"\n", "not_json: not JSON: input data is empty: line 1 column 1 (char 0)"),
+        (b"[1, 2]\n", "not_object: expected a JSON object, got list"),
+        (b'{"title": "x"}\n', "invalid_article: missing required key 'id'"),
+        (b'{"id": 5, "title": "x"}\n', "invalid_article: id: Input should be a valid string"),
+        (b'{"id": " ", "title": "x"}\n', "invalid_article: article: Value error, id is empty"),
+        (b'{"id": "a", "title": ["x"]}\n', "invalid_article: title: Input should be a valid string"),
         (
-            b'{"id": "a", "title": "\xff"}\n',
-            "invalid JSON: str is not valid UTF-8: surrogates not allowed: line 1 column 1 (char 0)",
+            b'{"id": "a", "title": "x", "body": null}\n',
+            "invalid_article: body: Input should be a valid string",
         ),
+        (
+            b'{"id": "a", "title": " ", "body": ""}\n',
+            "invalid_article: article: Value error, title and body are both empty",
+        ),
+        (b'{"id": "a", "title": "\xff"}\n', "not_utf8: invalid UTF-8 at byte 22"),
     ],
 )
 def test_bad_lines_are_reported_in_place(line: bytes, error: str) -> None:
@@ -69,9 +72,9 @@ def test_bad_lines_are_reported_in_place(line: bytes, error: str) -> None:
     )
 
 
-def test_parse_article_ignores_other_fields() -> None:
-    line = orjson.dumps({"id": "x", "title": "t", "body": "b", "lang": "ar", "extra": [1]})
-    assert parse_article(line) == ("x", "t", "b")
+def test_other_fields_are_ignored() -> None:
+    line = orjson.dumps({"id": "x", "title": "ISIS", "body": "b", "lang": "ar", "extra": [1]})
+    assert _run_stream([line]) == ([{"id": "x", "mentions": {"isis": 1}}], 0)
 
 
 def test_many_lines_are_flushed_in_batches() -> None:

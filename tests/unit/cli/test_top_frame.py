@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, generate_latest
 from rich.console import Console
 
-from streams.cli.top import (
+from streams.cli.top_frame import (
     EntityRow,
     Frame,
     entity_rows,
