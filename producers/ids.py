@@ -1,4 +1,4 @@
-"""Article ids: sha256 of the canonical URL, else of title and body (DESIGN.md "Article JSON")."""
+"""Article ids: sha256 of the canonical URL, else of title and body (docs/contract.md "Article JSON")."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def _checked_time(value: str, field: str, where: str) -> str | None:
     """The time itself, or None (with a warning) when it cannot serve as event time.
 
     Dropping the field rather than the article keeps the news flowing; streams then buckets the
-    article by ingest time, as DESIGN.md "Time" says for a missing published_at.
+    article by ingest time, as docs/contract.md "Time" says for a missing published_at.
     """
     if not value:
         return None

@@ -231,7 +231,7 @@ def install_prometheus() -> None:
 
 
 def install_build_tools() -> None:
-    """gcc and this Python's headers: pip compiles the matcher's C extension (streams/_scan.c)."""
+    """gcc and this Python's headers: pip compiles the matcher's C extension (streams/matching/_scan.c)."""
     headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
     missing = [] if shutil.which("gcc") else ["gcc"]
     if not headers.exists():

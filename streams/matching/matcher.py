@@ -1,4 +1,4 @@
-"""Tokenization and the compiled entity matcher (DESIGN.md "Matching" rules 2-4)."""
+"""Tokenization and the compiled entity matcher (docs/contract.md "Matching" rules 2-4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Text normalization for matching (DESIGN.md "Matching" rule 1) and its fast one-byte internal form."""
+"""Text normalization for matching (docs/contract.md "Matching" rule 1) and its fast one-byte internal form."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 # Bidi and zero-width marks: invisible, never part of a word.
 _BIDI_AND_ZERO_WIDTH = (range(0x200B, 0x2010), range(0x202A, 0x202F), range(0x2066, 0x206A), (0xFEFF,))
 _TATWEEL = (0x0640,)
-# Arabic diacritics (harakat, Quranic marks) as listed in DESIGN.md.
+# Arabic diacritics (harakat, Quranic marks) as listed in docs/contract.md "Matching".
 _ARABIC_DIACRITICS = (range(0x0610, 0x061B), range(0x064B, 0x0660), (0x0670,), range(0x06D6, 0x06EE))
 # Marks that compose with a preceding Arabic letter under NFKC (و + ٔ = ؤ): they are dropped only
 # after NFKC, so that canonically equivalent spellings stay equal.
@@ -91,7 +91,7 @@ def _normalize_round(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """The DESIGN.md normal form of ``text`` (separators are kept as they are)."""
+    """The normal form (docs/contract.md "Matching" rule 1) of ``text`` (separators are kept as they are)."""
     result = _normalize_round(text)
     for _ in range(_MAX_ROUNDS):
         again = _normalize_round(result)

@@ -1,4 +1,4 @@
-"""The Article message (DESIGN.md "Article JSON"), shared by producers and the tag agent."""
+"""The Article message (docs/contract.md "Article JSON"), shared by producers and the tag agent."""
 
 from __future__ import annotations
 

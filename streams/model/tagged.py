@@ -11,7 +11,7 @@ from streams.model.article import Article
 def tagged_record(
     article: Article, at: datetime, mentions: dict[str, int], rules: list[str]
 ) -> dict[str, Any]:
-    """The `news.tagged` value (DESIGN.md)."""
+    """The `news.tagged` value (docs/contract.md "Topics")."""
     return {
         "id": article.id,
         "source": article.source,

@@ -1,4 +1,4 @@
-"""Watchlist loading and validation (DESIGN.md "Watchlist"); errors name the file, the entry, the problem."""
+"""Watchlist loading and validation (docs/contract.md "Watchlist"); errors name the file, the entry, the problem."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Bad input on the articles topic, written by a raw client (kcat), between good articles.
 
 Every bad message either goes to the dead-letter topic with its exact reason, or is processed as
-DESIGN.md says (ingest time for unusable dates, NUL/HTML as token separators, ids as the dedupe key);
+docs/contract.md says (ingest time for unusable dates, NUL/HTML as token separators, ids as the dedupe key);
 the good articles around them are all counted exactly.
 """
 

@@ -1,4 +1,4 @@
-"""Matching rules (DESIGN.md "Matching" 2-4), the seed article counted by hand, and cross-checks."""
+"""Matching rules (docs/contract.md "Matching" 2-4), the seed article counted by hand, and cross-checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Normalization rules (DESIGN.md "Matching" 1) and the fast internal form against the slow one."""
+"""Normalization rules (docs/contract.md "Matching" 1) and the fast internal form against the slow one."""
 
 from __future__ import annotations
 
