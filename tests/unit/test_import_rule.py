@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -41,3 +42,41 @@ def test_every_io_library_is_banned_in_a_pure_module(path: str) -> None:
 )  # fmt: skip
 def test_io_libraries_are_allowed_in_io_modules(path: str) -> None:
     assert lint(path, "import redis\nimport aiohttp\nfrom aiokafka import AIOKafkaProducer\n") == []
+
+
+# Which rooms of streams/ each room may import (ARCHITECTURE.md "The one-way rule").
+ALLOWED = {
+    "model": set(),
+    "matching": {"model"},
+    "rules": {"model"},
+    "webhooks": {"model"},
+    "store": {"model"},
+    "spikes": {"model", "matching"},
+    "watchlist": {"model", "matching", "rules", "spikes", "webhooks"},
+    "worker": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store"},
+    "exporter": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store"},
+    "cli": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store", "worker"},
+}
+
+
+def room_imports() -> dict[tuple[str, str], list[str]]:
+    """(importing room, imported room) -> the files with that arrow."""
+    arrows: dict[tuple[str, str], list[str]] = {}
+    for path in sorted((ROOT / "streams").glob("*/**/*.py")):
+        room = path.relative_to(ROOT / "streams").parts[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "streams" and len(parts) > 1 and parts[1] != room:
+                    arrows.setdefault((room, parts[1]), []).append(str(path.relative_to(ROOT)))
+    return arrows
+
+
+def test_rooms_import_only_the_rooms_below_them() -> None:
+    arrows = room_imports()
+    rooms = {path.parent.name for path in (ROOT / "streams").glob("*/__init__.py")}
+    assert set(ALLOWED) == rooms  # a new room gets its line above
+    wrong = {arrow: files for arrow, files in arrows.items() if arrow[1] not in ALLOWED[arrow[0]]}
+    assert wrong == {}
