@@ -6,6 +6,7 @@ import socket
 import subprocess
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from producers.metrics import ProducerMetrics, serve_metrics
@@ -47,8 +48,12 @@ def test_metrics_are_served_on_the_port() -> None:
     assert 'newsmon_producer_articles_published_total{command="replay"} 3.0' in body
 
 
-def test_port_zero_disables_the_server() -> None:
-    serve_metrics(0, CollectorRegistry())  # returns without binding anything
+def test_port_zero_disables_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+    monkeypatch.setattr("producers.metrics.start_http_server", lambda port, **_: started.append(port))
+    serve_metrics(0, CollectorRegistry())
+    serve_metrics(9, CollectorRegistry())
+    assert started == [9]  # 0 binds nothing; any other port starts the server on it
 
 
 def test_exposition_passes_promtool(promtool: str) -> None:

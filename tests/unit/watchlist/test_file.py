@@ -135,8 +135,10 @@ def test_errors_name_file_entry_and_problem(data: Any, message: str) -> None:
     assert str(caught.value) == message
 
 
-def test_watchlist_error_is_a_value_error() -> None:
-    assert issubclass(WatchlistError, ValueError)
+def test_a_watchlist_error_is_caught_as_the_value_error_a_reload_rejects() -> None:
+    """The reloader keeps the old watchlist on ValueError: a bad file must raise one, with the message."""
+    with pytest.raises(ValueError, match=r"^w.yaml: missing required key 'entities'$"):
+        parse_watchlist({}, "w.yaml")
 
 
 def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import faust
 from pydantic import SecretStr
 
@@ -45,6 +47,15 @@ def test_sasl_ssl_for_both_clients() -> None:
 def test_ssl_only() -> None:
     credentials = faust_credentials(settings(kafka_security_protocol="SSL"))
     assert isinstance(credentials, faust.SSLCredentials)
+    assert (
+        credentials.context.verify_mode,
+        credentials.context.check_hostname,
+        credentials.protocol.value,
+    ) == (
+        ssl.CERT_REQUIRED,
+        True,
+        "SSL",
+    )
 
 
 def test_secret_is_not_in_repr() -> None:
