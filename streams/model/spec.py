@@ -6,7 +6,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import StringConstraints
+from pydantic import BaseModel, StringConstraints, ValidationError
+
+from streams.model.validation import describe_validation_error
 
 ID_PATTERN = r"^[a-z0-9_-]+$"
 SpecId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -38,6 +40,8 @@ class HasId(Protocol):
 
 
 Entry = TypeVar("Entry", bound=HasId)
+Spec = TypeVar("Spec", bound=BaseModel)
+Compiled = TypeVar("Compiled")
 
 
 def load_list_section(
@@ -76,3 +80,25 @@ def format_duration(seconds: float) -> str:
         if whole and whole % size == 0:
             return f"{whole // size}{unit}"
     return f"{whole}s"
+
+
+def load_entry(
+    label: str,
+    item: Any,
+    spec: type[Spec],
+    build: Callable[[Spec], Compiled],
+    error: type[SpecError],
+    keys: str,
+) -> Compiled:
+    """One entry of a section: a mapping (with `keys`), validated into `spec`, then built (a ValueError
+    there names the problem); every problem raises `error` naming the entry."""
+    if not isinstance(item, Mapping):
+        raise error(label, f"must be a mapping with {keys}")
+    try:
+        validated = spec.model_validate(item)
+    except ValidationError as exc:
+        raise error(label, describe_validation_error(exc)) from None
+    try:
+        return build(validated)
+    except ValueError as exc:
+        raise error(label, str(exc)) from None

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from streams.model.alert import Alert, Evidence, Severity, rule_alert_id
 from streams.model.article import Article
-from streams.model.spec import SpecError, SpecId, load_list_section
-from streams.model.validation import describe_validation_error
+from streams.model.spec import SpecError, SpecId, load_entry, load_list_section
 from streams.rules.evaluate import MentionsPredicate, PositionsPredicate, compile_mentions, compile_positions
 from streams.rules.expr import Expr, refs, render, uses_near
 from streams.rules.parse import parse_expr
@@ -177,13 +176,6 @@ def load_rules(raw: Sequence[Any], entities: Collection[str], receivers: Collect
 
 
 def _load_rule(label: str, item: Any, entities: Collection[str], receivers: Collection[str]) -> CompiledRule:
-    if not isinstance(item, Mapping):
-        raise RuleError(label, "must be a mapping with id and expr")
-    try:
-        spec = RuleSpec.model_validate(item)
-    except ValidationError as exc:
-        raise RuleError(label, describe_validation_error(exc)) from None
-    try:
-        return compile_rule(spec, entities, receivers)
-    except ValueError as exc:
-        raise RuleError(label, str(exc)) from None
+    return load_entry(
+        label, item, RuleSpec, lambda spec: compile_rule(spec, entities, receivers), RuleError, "id and expr"
+    )

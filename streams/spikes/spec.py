@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from streams.model.alert import Severity
 from streams.model.minutes import MINUTE
-from streams.model.spec import SpecError, SpecId, format_duration, load_list_section, parse_duration
-from streams.model.validation import describe_validation_error
+from streams.model.spec import (
+    SpecError,
+    SpecId,
+    format_duration,
+    load_entry,
+    load_list_section,
+    parse_duration,
+)
 from streams.spikes.detector import SpikeDetector
 
 MAX_BASELINE_SECONDS = 7 * 86400
@@ -136,12 +142,11 @@ def load_spikes(
 def _load_spike(
     label: str, item: Any, entities: Collection[str], receivers: Collection[str]
 ) -> SpikeDetector:
-    if not isinstance(item, Mapping):
-        raise SpikeError(label, "must be a mapping with id and entities")
-    try:
-        spec = SpikeSpec.model_validate(item)
-        return compile_spike(spec, entities, receivers)
-    except ValidationError as exc:
-        raise SpikeError(label, describe_validation_error(exc)) from None
-    except ValueError as exc:
-        raise SpikeError(label, str(exc)) from None
+    return load_entry(
+        label,
+        item,
+        SpikeSpec,
+        lambda spec: compile_spike(spec, entities, receivers),
+        SpikeError,
+        "id and entities",
+    )

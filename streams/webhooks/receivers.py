@@ -14,12 +14,10 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
-    ValidationError,
     field_validator,
 )
 
-from streams.model.spec import ID_PATTERN, SpecError, parse_duration
-from streams.model.validation import describe_validation_error
+from streams.model.spec import ID_PATTERN, SpecError, load_entry, parse_duration
 from streams.webhooks.signing import signing_key
 
 Format = Literal["alertmanager", "slack"]
@@ -92,20 +90,25 @@ def _load_receiver(name: Any, item: Any, env: Mapping[str, str]) -> Receiver:
     label = f"webhooks[{name!r}]"
     if not isinstance(name, str) or not _is_id(name):
         raise ReceiverError(label, "receiver names are [a-z0-9_-]+")
-    if not isinstance(item, Mapping):
-        raise ReceiverError(label, "must be a mapping with url and secret_env")
-    try:
-        spec = ReceiverSpec.model_validate(item)
-    except ValidationError as exc:
-        raise ReceiverError(label, describe_validation_error(exc)) from None
+    return load_entry(
+        label,
+        item,
+        ReceiverSpec,
+        lambda spec: _receiver_from_spec(name, spec, _secret(spec, env)),
+        ReceiverError,
+        "url and secret_env",
+    )
+
+
+def _secret(spec: ReceiverSpec, env: Mapping[str, str]) -> str:
     secret = env.get(spec.secret_env, "")
     if not secret:
-        raise ReceiverError(label, f"environment variable {spec.secret_env} (secret_env) is not set or empty")
+        raise ValueError(f"environment variable {spec.secret_env} (secret_env) is not set or empty")
     try:
         signing_key(secret)
     except ValueError as exc:
-        raise ReceiverError(label, f"secret in {spec.secret_env}: {exc}") from None
-    return _receiver_from_spec(name, spec, secret)
+        raise ValueError(f"secret in {spec.secret_env}: {exc}") from None
+    return secret
 
 
 def _is_id(name: str) -> bool:
