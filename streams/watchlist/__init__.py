@@ -1,1 +1,1 @@
-"""The watchlist file, its sections, its compiled form and the one reloader."""
+"""The watchlist file, its compiled form (matcher, rules, spikes, receivers) and the one reloader."""

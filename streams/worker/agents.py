@@ -7,7 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import faust
 from aiohttp.web import Response
@@ -19,9 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.model.settings import Settings
 from streams.worker.faust_shims import caught_up_partitions
 from streams.worker.metrics import WorkerMetrics
-
-if TYPE_CHECKING:
-    from streams.worker.build import WorkerParts
+from streams.worker.parts import WorkerParts
 
 log = logging.getLogger(__name__)
 

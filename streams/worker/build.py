@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +21,11 @@ from streams.worker.faust_shims import DirectDrainTransport, started_producer
 from streams.worker.kafka import faust_credentials
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Outbox, Record, send_batched
+from streams.worker.parts import WorkerParts
 from streams.worker.spike_step import SpikeStep
 from streams.worker.tag_step import TagStep
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerParts:
-    """Everything the agents use, made in dependency order: nothing is patched in afterwards."""
-
-    metrics: WorkerMetrics
-    watchlist: WatchlistReloader[CompiledWatchlist]
-    counts: RollingCounts
-    outbox: Outbox
-    tag: TagStep
-    delivery: DeliveryStep
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
