@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
-import redis.asyncio as aioredis
 from aiohttp import web
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -42,6 +41,7 @@ from producers.replay import ReplayClock, count_lines, replay_stream
 from producers.sample import generate
 from streams.model.settings import Settings, get_settings
 from streams.store.keys import RedisKeys
+from streams.store.redis_connect import async_redis
 
 log = logging.getLogger("producers")
 
@@ -178,9 +178,7 @@ def seen_store(args: argparse.Namespace, settings: Settings) -> SeenStore:
     """Redis claims (shared, survive restarts), or memory for `--dedupe memory` / `--stdout` runs."""
     if args.dedupe == "memory" or (args.dedupe == "auto" and args.stdout):
         return MemorySeenStore()
-    return RedisSeenStore(
-        aioredis.from_url(settings.redis_url), RedisKeys(settings.redis_prefix), ttl_s=args.seen_ttl
-    )
+    return RedisSeenStore(async_redis(settings), RedisKeys(settings.redis_prefix), ttl_s=args.seen_ttl)
 
 
 async def _poll(args: argparse.Namespace, poller: FeedPoller) -> None:

@@ -32,12 +32,18 @@ class Settings(BaseSettings):
     topic_alerts: str = "news.alerts"
     topic_deadletter: str = "news.deadletter"
     topic_partitions: int = Field(default=8, ge=1)
+    # Replicas of each topic streams.topics creates: 1 on one broker, 3 on a cluster (min ISR 2)
+    topic_replication: int = Field(default=1, ge=1)
 
     # Redis (key schema: streams/store/keys.py)
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "nm:"
     redis_timeout_seconds: float = Field(default=5.0, gt=0)  # the worker's socket and connect timeouts
     read_redis_timeout_seconds: float = Field(default=2.0, gt=0)  # exporter and top: a scrape never hangs
+    # Sentinels ("host:port,host:port"): when set, clients ask them for the primary of
+    # `redis_sentinel_master` (redis_url then only gives the db and credentials), see streams.store.redis_connect
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "newsmon"
     seen_ttl_seconds: int = Field(default=7 * 86400, ge=60)  # how long a redelivered article is recognised
     # Minute buckets (and spike evidence) live this long; must exceed the longest window (1 day).
     bucket_ttl_seconds: int = Field(default=2 * 86400, gt=86400)

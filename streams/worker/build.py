@@ -56,6 +56,7 @@ def faust_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port,
         web_bind=settings.worker_web_bind,
         topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
         producer_max_batch_size=settings.worker_producer_batch_bytes,
         broker_commit_every=settings.worker_batch_size,

@@ -12,6 +12,8 @@ from faust.types import TP
 from mode import Seconds
 from mode.services import WaitResults
 
+from streams.worker.idempotent import IdempotentProducer
+
 
 class DirectDrainConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer without four tasks per message.
@@ -45,9 +47,10 @@ class DirectDrainConsumer(aiokafka_driver.Consumer):
 
 
 class DirectDrainTransport(aiokafka_driver.Transport):
-    """The `kafka://` transport, with DirectDrainConsumer."""
+    """The `kafka://` transport, with DirectDrainConsumer and the idempotent producer."""
 
     Consumer = DirectDrainConsumer
+    Producer = IdempotentProducer
 
 
 def started_producer(app: faust.App) -> AIOKafkaProducer:
