@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     exporter_port: int = 9108
     producer_metrics_port: int = 9109
     ingest_port: int = 8088
+    ingest_tokens: Path | None = None  # bearer token file of the http producer (producers.tokens)
 
 
 @lru_cache(maxsize=1)
