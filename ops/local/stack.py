@@ -816,7 +816,13 @@ def down(profile: Profile, services: list[str]) -> None:
     # Apps first, then infrastructure in reverse start order, so apps can flush to Kafka and Redis.
     apps = [name for name in names if name not in INFRA and name not in CLUSTER_SERVICES]
     infra = [name for name in reversed((*INFRA, *CLUSTER_SERVICES)) if name in names]
-    for name in apps + infra:
+    for name in apps:
+        stop(profile, name)
+    # The brokers of the cluster part at once: the last one alone cannot shut down in a controlled
+    # way (no controller quorum) and would wait out the whole grace period.
+    for name in [name for name in infra if name in KAFKA_NODES and read_pid(profile, name)]:
+        signal_group(read_pid(profile, name) or 0, signal.SIGTERM)
+    for name in infra:
         stop(profile, name)
 
 

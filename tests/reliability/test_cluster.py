@@ -45,6 +45,12 @@ OUTAGE = float(os.environ.get("NEWSMON_RELIABILITY_OUTAGE", "15"))
 RATE = 600.0  # articles/s: 6,000 stream for ~10 s, so the faults land mid-replay
 AT = 3000  # the fault lands when this many articles are counted
 FAST_GROUP = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
+# A partition whose leader is gone looks caught up (its last high watermark) and, once quiet for
+# partition_idle_seconds, stops holding the stream clock back (streams/counting.py): the clock then
+# runs ahead on the live partitions and a spike is evaluated before the stuck partitions' articles
+# arrive. Counts stay exact, but with the harness's 3 s the planted spike fired at 12:05 (33) instead
+# of 12:02 (37) after two brokers were down 15 s. The idle time must outlast a partition outage.
+IDLE = {"NEWSMON_PARTITION_IDLE_SECONDS": str(int(OUTAGE * 2))}
 
 Deploy = Callable[[], Pipeline]
 
@@ -67,7 +73,7 @@ def deploy(
         workdir = tmp_path / f"p{len(made)}"
         workdir.mkdir()
         pipeline = cluster_pipeline(cluster_env, workdir, stack_dir, watchlist_for(receiver.url))
-        pipeline.env.update(FAST_GROUP)
+        pipeline.env.update(FAST_GROUP | IDLE)
         made.append(pipeline)
         return pipeline
 
