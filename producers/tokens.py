@@ -133,3 +133,37 @@ def bearer_token(header: str | None) -> str | None:
         return None
     scheme, _, token = header.strip().partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def token_entry(name: str, token: str, sources: list[str], rate_per_s: float, burst: int) -> str:
+    """The token file entry (YAML) of a token: its hash, never the token itself."""
+    entry = {
+        "name": name,
+        "sha256": hash_token(token),
+        "sources": sources,
+        "rate_per_s": rate_per_s,
+        "burst": burst,
+    }
+    return yaml.safe_dump([entry], sort_keys=False, default_style=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m producers.tokens --name wire --source wire-en`: a new token (give it to the client)
+    and its entry for the token file (append it under `tokens:`)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m producers.tokens", description=main.__doc__)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--source", action="append", required=True, help="repeat for several; * for any")
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE_PER_S, help="articles per second")
+    parser.add_argument("--burst", type=int, default=DEFAULT_BURST)
+    args = parser.parse_args(argv)
+    token = new_token()
+    sys.stdout.write(f"# token for {args.name} (shown once; the file keeps only its hash):\n# {token}\n")
+    sys.stdout.write(token_entry(args.name, token, args.source, args.rate, args.burst))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

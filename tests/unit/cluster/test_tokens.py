@@ -82,3 +82,16 @@ def test_an_open_endpoint_off_loopback_is_refused_unless_insecure() -> None:
     check_bind("0.0.0.0", has_tokens=False, insecure=True)
     with pytest.raises(SystemExit, match=r"refusing to serve ingest on 0\.0\.0\.0 without tokens"):
         check_bind("0.0.0.0", has_tokens=False, insecure=False)
+
+
+def test_the_cli_prints_a_token_and_an_entry_the_file_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    from producers.tokens import main
+
+    assert main(["--name", "wire", "--source", "wire-en", "--source", "wire-ar", "--rate", "5"]) == 0
+    out = capsys.readouterr().out
+    token = out.splitlines()[1].removeprefix("# ")
+    assert token.startswith("nmt_") and token not in out.split("\n", 2)[2]
+    grants = load_tokens_text(
+        "tokens:\n" + "".join(f"  {line}\n" for line in out.split("\n", 2)[2].splitlines())
+    )
+    assert grants == {hash_token(token): Grant("wire", frozenset({"wire-en", "wire-ar"}), 5.0, 500)}
