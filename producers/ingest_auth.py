@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from producers.intake import Intake
 from producers.tokens import Grant, RateLimits, TokenFileError, bearer_token, hash_token, load_tokens_text
-from streams.article import Article
-from streams.watchlist import file_stamp
+from streams.model.article import Article
+from streams.watchlist.file import file_stamp
 
 log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})

@@ -15,7 +15,7 @@ from producers.ingest import make_app
 from producers.ingest_auth import IngestAuth, TokenFile
 from producers.intake import Intake
 from producers.tokens import hash_token
-from streams.settings import Settings
+from streams.model.settings import Settings
 from tests.integration.test_producers import MakeTopic, publisher, read_topic
 
 pytestmark = pytest.mark.integration

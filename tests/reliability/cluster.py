@@ -13,8 +13,8 @@ from typing import Any
 import redis
 from kafka.admin import KafkaAdminClient
 
-from streams.redis_connect import sync_redis
-from streams.settings import Settings
+from streams.model.settings import Settings
+from streams.store.redis_connect import sync_redis
 from tests.e2e.harness import Pipeline
 from tests.reliability.faults import STACK, profile, stack
 

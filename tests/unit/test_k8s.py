@@ -11,9 +11,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from streams.settings import Settings
+from streams.model.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "ops" / "k8s"
 K8S_VERSION = "1.33.0"  # the oldest Kubernetes release the manifests are checked against
 CRDS = {"ServiceMonitor", "PrometheusRule"}  # Prometheus Operator kinds: no schema in the package
