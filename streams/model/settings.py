@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     # `redis_sentinel_master` (redis_url then only gives the db and credentials), see streams.store.redis_connect
     redis_sentinels: str | None = None
     redis_sentinel_master: str = "newsmon"
+    # Replicas that must acknowledge a batch's writes (Redis WAIT) before its offsets are committed, so a
+    # failover loses only batches Kafka redelivers; 0 = off. A WAIT past the timeout is counted and the
+    # batch goes on (see streams.store.replicas); keep the timeout under redis_timeout_seconds.
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    redis_wait_timeout_ms: int = Field(default=1000, ge=1)
     seen_ttl_seconds: int = Field(default=7 * 86400, ge=60)  # how long a redelivered article is recognised
     # Minute buckets (and spike evidence) live this long; must exceed the longest window (1 day).
     bucket_ttl_seconds: int = Field(default=2 * 86400, gt=86400)

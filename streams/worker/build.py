@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from streams.model.settings import Settings
 from streams.store.client import RedisRetry, connect
 from streams.store.counts import RollingCounts
+from streams.store.keys import RedisKeys
+from streams.store.replicas import ReplicaWait
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.watchlist.reload import WatchlistReloader
 from streams.worker.agents import install_agents
@@ -89,6 +92,7 @@ def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry)
     tag = TagStep(
         compiled=lambda: watchlist.current, counter=counts, outbox=outbox, metrics=metrics,
         max_bytes=settings.max_article_bytes, retrying=retrying, spikes=spikes,
+        replica_wait=replica_wait(store, settings),
     )  # fmt: skip
     delivery = DeliveryStep(
         compiled=lambda: watchlist.current, client=store, prefix=settings.redis_prefix, metrics=metrics,
@@ -96,6 +100,13 @@ def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry)
         deadletter_source=settings.topic_alerts, delivered_ttl=settings.delivered_ttl_seconds,
     )  # fmt: skip
     return WorkerParts(metrics, watchlist, counts, outbox, tag, delivery)
+
+
+def replica_wait(store: aioredis.Redis, settings: Settings) -> ReplicaWait | None:
+    if settings.redis_wait_replicas == 0:
+        return None
+    keys = RedisKeys(settings.redis_prefix)
+    return ReplicaWait(store, keys, settings.redis_wait_replicas, settings.redis_wait_timeout_ms)
 
 
 def kafka_outbox(app: faust.App, settings: Settings) -> Outbox:

@@ -155,10 +155,12 @@ def test_two_of_three_brokers_down(deploy: Deploy, receiver: FlakyReceiver, tmp_
 def test_redis_primary_sigkilled_sentinel_fails_over(
     deploy: Deploy, receiver: FlakyReceiver, tmp_path: Path
 ) -> None:
-    """Replication is asynchronous and the worker does not WAIT for the replica yet (phase 2): a batch
-    acknowledged by the old primary but not replicated would be lost with its seen markers while
-    its offsets are committed. The exact end state says no batch was lost this way in this run."""
+    """Replication is asynchronous: a batch the old primary acknowledged but never replicated would be
+    lost with its seen markers. With NEWSMON_REDIS_WAIT_REPLICAS=1 the worker acknowledges a batch (and
+    so commits its offsets) only once the replica has it, so whatever the failover loses is redelivered.
+    The old primary comes back as the new primary's replica, so WAITs are confirmed again afterwards."""
     pipeline = deploy()
+    pipeline.env.update(NEWSMON_REDIS_WAIT_REPLICAS="1", NEWSMON_REDIS_WAIT_TIMEOUT_MS="500")
 
     def fault() -> dict[str, object]:
         old = primary_port(pipeline)
@@ -170,13 +172,19 @@ def test_redis_primary_sigkilled_sentinel_fails_over(
         pipeline.wait(
             lambda: primary_port(pipeline) not in (None, old), 30, "Sentinel to promote the replica"
         )
-        return {
-            "killed": killed,
-            "counted_at_kill": at_kill,
-            "failover_s": round(time.monotonic() - began, 1),
-        }
+        failover_s = round(time.monotonic() - began, 1)
+        stack("up", killed)  # rejoins as the replica
+        return {"killed": killed, "counted_at_kill": at_kill, "failover_s": failover_s}
 
     observed = replay_through(pipeline, tmp_path, fault, receiver)
     observed.extra["redis_retries"] = int(pipeline.metric("newsmon_redis_retries_total"))
     assert observed.extra["redis_retries"] > 0, "the worker must have seen the primary go"  # type: ignore[operator]
+    waits = int(pipeline.metric("newsmon_redis_wait_seconds_count"))
+    wait_sum = pipeline.metric("newsmon_redis_wait_seconds_sum")
+    observed.extra.update(
+        waits=waits,
+        wait_mean_ms=round(1000 * wait_sum / max(waits, 1), 2),
+        wait_timeouts=int(pipeline.metric("newsmon_redis_wait_timeouts_total")),
+    )
+    assert waits > 0, "every batch is confirmed by a replica"
     report("cluster: redis primary SIGKILLed, sentinel failover", observed)
