@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +69,19 @@ class Settings(BaseSettings):
     # A dead worker's partitions move to the others after this (Faust's default is 60 s).
     worker_session_timeout_seconds: float = Field(default=15.0, gt=0)
     worker_heartbeat_seconds: float = Field(default=3.0, gt=0)
+    # /livez (and systemd's watchdog) fail when the event loop runs this late, or when an assigned
+    # articles partition with lag > 0 commits nothing this long while Redis and Kafka answer.
+    worker_loop_lag_seconds: float = Field(default=10.0, gt=0)
+    worker_stall_seconds: float = Field(default=60.0, gt=0)
+    # SIGTERM: the drain (finish the batch, commit, leave the group) may take this long, then the worker
+    # exits anyway. systemd's TimeoutStopSec and Kubernetes' terminationGracePeriodSeconds allow more.
+    worker_drain_seconds: float = Field(default=25.0, gt=0)
+    # Test-only fault switch (docs/deploy.md): "crash" raises in the tag agent's task at its first batch,
+    # "stall" makes it wait forever there. Empty (off) in every deployment.
+    fault_tag_agent: Literal["", "crash", "stall"] = ""
+    # systemd's notify protocol (Type=notify, WatchdogSec): set by systemd itself, hence unprefixed.
+    notify_socket: str | None = Field(default=None, validation_alias=AliasChoices("NOTIFY_SOCKET"))
+    watchdog_usec: int | None = Field(default=None, gt=0, validation_alias=AliasChoices("WATCHDOG_USEC"))
 
     # HTTP endpoints (bind 0.0.0.0 to be scraped from another host)
     worker_web_bind: str = "127.0.0.1"

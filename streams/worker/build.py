@@ -22,6 +22,7 @@ from streams.watchlist.reload import WatchlistReloader
 from streams.worker.agents import install_agents
 from streams.worker.delivery_step import DeliveryStep
 from streams.worker.faust_shims import DirectDrainTransport, started_producer
+from streams.worker.health_probe import HealthProbe
 from streams.worker.kafka import faust_credentials
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Outbox, Record, send_batched
@@ -41,6 +42,7 @@ class WorkerParts:
     outbox: Outbox
     tag: TagStep
     delivery: DeliveryStep
+    health: HealthProbe
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
@@ -99,7 +101,7 @@ def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry)
         send_dead=lambda key, value: outbox.send("deadletter", key, value), retrying=retrying,
         deadletter_source=settings.topic_alerts, delivered_ttl=settings.delivered_ttl_seconds,
     )  # fmt: skip
-    return WorkerParts(metrics, watchlist, counts, outbox, tag, delivery)
+    return WorkerParts(metrics, watchlist, counts, outbox, tag, delivery, HealthProbe(app, store, settings))
 
 
 def replica_wait(store: aioredis.Redis, settings: Settings) -> ReplicaWait | None:
