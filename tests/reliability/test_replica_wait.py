@@ -24,6 +24,7 @@ def sentinel_env() -> Iterator[dict[str, str]]:
     stack("up", "sentinel")
     out = stack_stdout("cluster-env")
     yield dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines() if "=" in line)
+    stack("down", "sentinel")
 
 
 @pytest.fixture
