@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
-import redis.asyncio as aioredis
 from aiohttp import web
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -27,6 +26,7 @@ from producers.dedupe import DEFAULT_SEEN_TTL_S, MemorySeenStore, RedisSeenStore
 from producers.feeds import parse_feed_list
 from producers.files import default_source, ingest_paths, iter_input_files, watch_directory
 from producers.ingest import DEFAULT_MAX_BODY_BYTES, make_app
+from producers.ingest_auth import check_bind, ingest_auth
 from producers.intake import Intake
 from producers.metrics import ProducerMetrics, default_metrics, serve_metrics
 from producers.poller import FeedPoller, PollOptions
@@ -42,6 +42,7 @@ from producers.replay import ReplayClock, count_lines, replay_stream
 from producers.sample import generate
 from streams.model.settings import Settings, get_settings
 from streams.store.keys import RedisKeys
+from streams.store.redis_connect import async_redis
 
 log = logging.getLogger("producers")
 
@@ -154,7 +155,9 @@ async def _serve_until_stopped(args: argparse.Namespace, intake: Intake, setting
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_app(intake, settings.max_article_bytes, args.max_body_bytes))
+    runner = web.AppRunner(
+        make_app(intake, settings.max_article_bytes, args.max_body_bytes, ingest_auth(args, intake))
+    )
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port).start()
     log.info("ingest listening on http://%s:%d/articles", args.host, args.port)
@@ -165,6 +168,8 @@ async def _serve_until_stopped(args: argparse.Namespace, intake: Intake, setting
 
 def run_http(args: argparse.Namespace, settings: Settings, metrics: ProducerMetrics) -> int:
     args.port = settings.ingest_port if args.port is None else args.port
+    args.tokens = settings.ingest_tokens if args.tokens is None else args.tokens
+    check_bind(args.host, args.tokens is not None, args.insecure)
     sink = make_sink(args, settings, metrics)
     intake = Intake(sink, metrics, default_source="http")
     try:
@@ -178,9 +183,7 @@ def seen_store(args: argparse.Namespace, settings: Settings) -> SeenStore:
     """Redis claims (shared, survive restarts), or memory for `--dedupe memory` / `--stdout` runs."""
     if args.dedupe == "memory" or (args.dedupe == "auto" and args.stdout):
         return MemorySeenStore()
-    return RedisSeenStore(
-        aioredis.from_url(settings.redis_url), RedisKeys(settings.redis_prefix), ttl_s=args.seen_ttl
-    )
+    return RedisSeenStore(async_redis(settings), RedisKeys(settings.redis_prefix), ttl_s=args.seen_ttl)
 
 
 async def _poll(args: argparse.Namespace, poller: FeedPoller) -> None:
@@ -289,6 +292,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     http.add_argument("--host", default="127.0.0.1")
     http.add_argument("--port", type=int, default=None, help=f"default {settings.ingest_port}")
     http.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    http.add_argument(
+        "--tokens", type=Path, default=None, help="bearer token file (default NEWSMON_INGEST_TOKENS)"
+    )
+    http.add_argument("--insecure", action="store_true", help="serve off loopback without tokens")
     add_common(http, settings)
 
     sample = commands.add_parser("sample", help="write the SYNTHETIC sample set and its expected counts")

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from producers.ingest_auth import IngestAuth
 from producers.intake import Intake
 from producers.validate import ArticleRejected, Rejection, decode_json_object, encode_article
 from streams.model.article import Article
@@ -18,6 +19,7 @@ NDJSON_TYPES = frozenset(
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 INTAKE = web.AppKey("intake", Intake)
 MAX_ARTICLE_BYTES = web.AppKey("max_article_bytes", int)
+AUTH = web.AppKey("auth", IngestAuth)
 
 
 class BadLine(Exception):
@@ -67,6 +69,10 @@ async def post_articles(request: web.Request) -> web.Response:
     """202 {"ids": [...]} when every input is valid and queued; nothing is published otherwise."""
     intake = request.app[INTAKE]
     peer = request.remote or "unknown"
+    auth = request.app.get(AUTH)
+    grant = auth.grant(request) if auth else None  # 401 before the body is read
+    if isinstance(grant, web.Response):
+        return grant
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
@@ -78,6 +84,8 @@ async def post_articles(request: web.Request) -> web.Response:
     except BadLine as bad:
         status = 413 if bad.error.reason is Rejection.OVERSIZE else 400
         return error_response(status, bad.error.reason.value, bad.error.detail, bad.line)
+    if auth and grant and (refused := auth.admit(grant, articles)):  # 403 source, 429 rate
+        return refused
     for article in articles:
         if not intake.send(article, f"http {peer} id {article.id}", wait_when_full=False):
             return error_response(503, Rejection.SEND_FAILED.value, "send buffer full; retry later")
@@ -90,10 +98,16 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 def make_app(
-    intake: Intake, max_article_bytes: int, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    intake: Intake,
+    max_article_bytes: int,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    auth: IngestAuth | None = None,
 ) -> web.Application:
-    """The ingest application; ``max_body_bytes`` bounds a whole request, ``max_article_bytes`` each article."""
+    """The ingest application; ``max_body_bytes`` bounds a whole request, ``max_article_bytes`` each
+    article; with ``auth`` every POST needs a bearer token allowed to publish as its sources."""
     app = web.Application(client_max_size=max_body_bytes)
+    if auth is not None:
+        app[AUTH] = auth
     app[INTAKE] = intake
     app[MAX_ARTICLE_BYTES] = max_article_bytes
     app.router.add_post("/articles", post_articles)

@@ -9,6 +9,12 @@ Standard library only, so it runs before the project's venv exists.
     python3 ops/local/stack.py [--profile run|test] status | env
     python3 ops/local/stack.py [--profile run|test] start NAME -- CMD ...   (a tracked app process)
     python3 ops/local/stack.py [--profile run|test] run [--fresh] -- CMD ...  (up, CMD, always down)
+    python3 ops/local/stack.py [--profile P] up cluster sentinel    (the replicated part, any profile)
+    python3 ops/local/stack.py [--profile P] kill NAME | cluster-env (SIGKILL by PID; the part's env)
+
+`--profile cluster` runs the replicated part instead of the single Kafka and Redis: three KRaft
+brokers (`cluster`: kafka-1..3) and a Redis primary, a replica and three sentinels (`sentinel`).
+Every other profile has the same part on its own ports, started only when asked for by name.
 
 Every process is started in its own session with its PID written under .run/<profile>/pids/ and is
 stopped by that PID (SIGTERM to its process group, SIGKILL after a grace period), never by name.
@@ -27,6 +33,7 @@ import sysconfig
 import time
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +83,8 @@ def _dev_profile(n: int) -> Profile:
 
 
 PROFILES.update({f"dev{n}": _dev_profile(n) for n in range(1, 9)})
+# `--profile cluster`: the replicated part by default (CLUSTER_DEFAULT below), ports from 22000.
+PROFILES["cluster"] = Profile("cluster", *range(22000, 22008), "1s")
 
 
 class StackError(RuntimeError):
@@ -495,20 +504,279 @@ def http_ok(url: str) -> bool:
 STARTERS = {"kafka": start_kafka, "redis": start_redis, "prometheus": start_prometheus}
 
 
+# ---------------------------------------------------------------------------------------------
+# the cluster part: three KRaft brokers and Redis with Sentinel, on ports of its own per profile
+
+KAFKA_NODES = ("kafka-1", "kafka-2", "kafka-3")
+SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
+REDIS_NODES = ("redis-primary", "redis-replica", *SENTINELS)
+CLUSTER_SERVICES = (*KAFKA_NODES, *REDIS_NODES)
+PARTS = {"cluster": KAFKA_NODES, "sentinel": REDIS_NODES}
+SENTINEL_MASTER = "newsmon"
+# The cluster profile runs only the replicated part (and Prometheus); the others their single nodes.
+CLUSTER_DEFAULT = ("prometheus", *CLUSTER_SERVICES)
+# Eleven ports per profile, clear of every profile's own eight: dev N uses 20000 + 200 N + 100..110.
+CLUSTER_BASE = {"run": 7100, "test": 17100, "chaos": 27100, "verify": 31200, "cluster": 22100}
+
+
+@dataclass(frozen=True)
+class ClusterPorts:
+    brokers: tuple[int, int, int]
+    controllers: tuple[int, int, int]
+    redis_primary: int
+    redis_replica: int
+    sentinels: tuple[int, int, int]
+
+
+def cluster_ports(profile: Profile) -> ClusterPorts:
+    base = CLUSTER_BASE.get(profile.name, profile.kafka + 100)
+    return ClusterPorts(
+        (base, base + 1, base + 2), (base + 3, base + 4, base + 5), base + 6, base + 7,
+        (base + 8, base + 9, base + 10),
+    )  # fmt: skip
+
+
+def expand_parts(services: list[str]) -> list[str]:
+    return [name for service in services for name in PARTS.get(service, (service,))]
+
+
+def default_services(profile: Profile) -> list[str]:
+    return list(CLUSTER_DEFAULT if profile.name == "cluster" else INFRA)
+
+
+def cluster_env_lines(profile: Profile) -> list[str]:
+    ports = cluster_ports(profile)
+    return [
+        "NEWSMON_KAFKA_BOOTSTRAP=" + ",".join(f"127.0.0.1:{port}" for port in ports.brokers),
+        f"NEWSMON_REDIS_URL=redis://127.0.0.1:{ports.redis_primary}/0",
+        "NEWSMON_REDIS_SENTINELS=" + ",".join(f"127.0.0.1:{port}" for port in ports.sentinels),
+        f"NEWSMON_REDIS_SENTINEL_MASTER={SENTINEL_MASTER}",
+        "NEWSMON_TOPIC_REPLICATION=3",
+    ]
+
+
+def kafka_node_properties(profile: Profile, node: int) -> Path:
+    """Combined broker+controller `node` (1-3): acks=all writes need 2 of 3 replicas, and a replica
+    that was out of sync never becomes leader (no unclean election), so nothing acked is lost."""
+    ports = cluster_ports(profile)
+    voters = ",".join(f"{n}@127.0.0.1:{port}" for n, port in enumerate(ports.controllers, start=1))
+    broker, controller = ports.brokers[node - 1], ports.controllers[node - 1]
+    props = state_dir(profile) / f"kafka-{node}.properties"
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                f"node.id={node}",
+                f"controller.quorum.voters={voters}",
+                "controller.listener.names=CONTROLLER",
+                f"listeners=PLAINTEXT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{broker}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={state_dir(profile) / 'data' / f'kafka-{node}'}",
+                "num.partitions=8",
+                "default.replication.factor=3",
+                "min.insync.replicas=2",
+                "unclean.leader.election.enable=false",
+                "offsets.topic.replication.factor=3",
+                "offsets.topic.num.partitions=8",
+                "transaction.state.log.replication.factor=3",
+                "transaction.state.log.min.isr=2",
+                "group.initial.rebalance.delay.ms=0",
+                "auto.create.topics.enable=true",
+                # A SIGKILLed broker is fenced after 6 s (default 9) and leaves the ISR after 10 s
+                # (default 30), so acks=all writes stall for seconds, not half a minute.
+                "broker.session.timeout.ms=6000",
+                "broker.heartbeat.interval.ms=1000",
+                "replica.lag.time.max.ms=10000",
+                "log.retention.hours=168",
+                "",
+            ]
+        )
+    )
+    return props
+
+
+def cluster_java_command(profile: Profile, main: str, *args: str) -> list[str]:
+    # Three JVMs on a shared machine: a smaller heap than the single broker's.
+    heap = {"-Xms512m": "-Xms256m", "-Xmx1g": "-Xmx768m"}
+    return [heap.get(arg, arg) for arg in java_command(profile, main, *args)]
+
+
+def format_kafka_nodes(profile: Profile, nodes: list[int]) -> None:
+    """Format unformatted log dirs with the part's one cluster id (kept in the state dir)."""
+    id_file = state_dir(profile) / "data" / "kafka-cluster.id"
+    id_file.parent.mkdir(parents=True, exist_ok=True)
+    if not id_file.exists():
+        out = subprocess.run(
+            cluster_java_command(profile, "kafka.tools.StorageTool", "random-uuid"),
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        id_file.write_text(out.stdout.strip().splitlines()[-1])
+    cluster_id = id_file.read_text().strip()
+    for node in nodes:
+        props = kafka_node_properties(profile, node)
+        if (state_dir(profile) / "data" / f"kafka-{node}" / "meta.properties").exists():
+            continue
+        fmt = subprocess.run(
+            cluster_java_command(profile, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if fmt.returncode != 0:
+            raise StackError(f"kafka-{node} storage format failed: {fmt.stdout}{fmt.stderr}")
+
+
+def start_kafka_nodes(profile: Profile, names: list[str]) -> None:
+    """Spawn every stopped node first, then wait: a lone node of a new quorum never finishes starting."""
+    ports = cluster_ports(profile)
+    pending = [name for name in names if read_pid(profile, name) is None]
+    nodes = [KAFKA_NODES.index(name) + 1 for name in pending]
+    for node in nodes:
+        require_port_free(ports.brokers[node - 1], f"kafka-{node}")
+        require_port_free(ports.controllers[node - 1], f"kafka-{node} controller")
+    format_kafka_nodes(profile, nodes)
+    offsets = {}
+    for node, name in zip(nodes, pending, strict=True):
+        log = log_file(profile, name)
+        offsets[name] = log.stat().st_size if log.exists() else 0
+        props = state_dir(profile) / f"kafka-{node}.properties"
+        spawn(profile, name, cluster_java_command(profile, "kafka.Kafka", str(props)))
+    for node, name in zip(nodes, pending, strict=True):
+        port = ports.brokers[node - 1]
+        wait_until(
+            partial(kafka_started, log_file(profile, name), offsets[name], port),
+            f"{name} on 127.0.0.1:{port}", profile, name, 120,
+        )  # fmt: skip
+
+
+def kafka_started(log: Path, offset: int, port: int) -> bool:
+    with open(log, "rb") as handle:
+        handle.seek(offset)
+        return b"Kafka Server started" in handle.read() and port_open(port)
+
+
+def redis_call(port: int, *args: str) -> bytes:
+    """One command in RESP over a raw socket (no client library before the venv exists); b"" on error."""
+    request = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(request.encode())
+            return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+def current_master_port(profile: Profile) -> int | None:
+    """The primary's port as the running sentinels see it (after a failover it is the old replica)."""
+    for port in cluster_ports(profile).sentinels:
+        reply = redis_call(port, "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
+        numbers = [int(part) for part in reply.split(b"\r\n") if part.isdigit()]
+        if numbers:
+            return numbers[-1]
+    return None
+
+
+def start_redis_node(profile: Profile, name: str) -> None:
+    """The primary or the replica; a node restarted after a failover rejoins as the new primary's replica."""
+    ports = cluster_ports(profile)
+    port = ports.redis_primary if name == "redis-primary" else ports.redis_replica
+    require_port_free(port, name)
+    server = shutil.which("redis-server")
+    if server is None:
+        raise StackError("redis-server is not installed: run `python3 ops/local/stack.py install`")
+    data = state_dir(profile) / "data" / name
+    data.mkdir(parents=True, exist_ok=True)
+    master = current_master_port(profile) or ports.redis_primary
+    cmd = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+           "--dir", str(data), "--daemonize", "no", "--protected-mode", "yes"]  # fmt: skip
+    if master != port:
+        cmd += ["--replicaof", "127.0.0.1", str(master)]
+    spawn(profile, name, cmd)
+    wait_until(lambda: redis_ping(port), f"{name} on 127.0.0.1:{port}", profile, name, 20)
+    if master != port and read_pid(
+        profile, "redis-primary" if master == ports.redis_primary else "redis-replica"
+    ):
+        wait_until(
+            lambda: b"master_link_status:up" in redis_call(port, "INFO", "replication"),
+            f"{name} replicating from 127.0.0.1:{master}", profile, name, 30,
+        )  # fmt: skip
+
+
+def sentinel_config(profile: Profile, name: str) -> Path:
+    """Written once: Sentinel rewrites its file with what it learns (epochs, replicas, peers)."""
+    ports = cluster_ports(profile)
+    data = state_dir(profile) / "data" / name
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / "sentinel.conf"
+    if not path.exists():
+        port = ports.sentinels[SENTINELS.index(name)]
+        path.write_text(
+            f"port {port}\nbind 127.0.0.1\ndaemonize no\ndir {data}\n"
+            f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {ports.redis_primary} 2\n"
+            # A primary silent for 2 s is down; two of three sentinels agree before failing over.
+            f"sentinel down-after-milliseconds {SENTINEL_MASTER} 2000\n"
+            f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
+            f"sentinel parallel-syncs {SENTINEL_MASTER} 1\n"
+        )
+    return path
+
+
+def start_sentinel(profile: Profile, name: str) -> None:
+    port = cluster_ports(profile).sentinels[SENTINELS.index(name)]
+    require_port_free(port, name)
+    server = shutil.which("redis-server")
+    if server is None:
+        raise StackError("redis-server is not installed: run `python3 ops/local/stack.py install`")
+    spawn(profile, name, [server, str(sentinel_config(profile, name)), "--sentinel"])
+    wait_until(lambda: redis_ping(port), f"{name} on 127.0.0.1:{port}", profile, name, 20)
+    if name == SENTINELS[-1]:
+        # A failover needs the sentinels to know each other and the replica (learned over seconds).
+        wait_until(partial(sentinels_ready, profile), "the sentinels to see a quorum and the replica",
+                   profile, name, 60)  # fmt: skip
+
+
+def sentinels_ready(profile: Profile) -> bool:
+    port = cluster_ports(profile).sentinels[0]
+    quorum = redis_call(port, "SENTINEL", "ckquorum", SENTINEL_MASTER)
+    replicas = redis_call(port, "SENTINEL", "replicas", SENTINEL_MASTER)
+    return quorum.startswith(b"+OK 3 usable") and b"ip" in replicas
+
+
+def kill(profile: Profile, name: str) -> None:
+    """SIGKILL one tracked process by its PID (no shutdown hooks: the fault tests' broker and Redis crash)."""
+    pid = read_pid(profile, name)
+    if pid is None:
+        raise StackError(f"{name} is not running")
+    signal_group(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while is_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid_file(profile, name).unlink(missing_ok=True)
+    say(f"killed {name} (pid {pid})")
+
+
+STARTERS.update({name: partial(start_redis_node, name=name) for name in ("redis-primary", "redis-replica")})
+STARTERS.update({name: partial(start_sentinel, name=name) for name in SENTINELS})
+
+
 def up(profile: Profile, services: list[str], fresh: bool) -> None:
     if fresh:
         down(profile, [])
         shutil.rmtree(state_dir(profile) / "data", ignore_errors=True)
-    unknown = sorted(set(services) - set(INFRA))
+    services = expand_parts(services) or default_services(profile)
+    unknown = sorted(set(services) - set(INFRA) - set(CLUSTER_SERVICES))
     if unknown:
-        raise StackError(f"unknown service(s) {unknown}; choose from {list(INFRA)}")
+        raise StackError(f"unknown service(s) {unknown}; choose from {[*INFRA, *PARTS]}")
     state_dir(profile).mkdir(parents=True, exist_ok=True)
-    for name in services or list(INFRA):
+    for name in services:
         if read_pid(profile, name) is not None:
             say(f"{name} already running (pid {read_pid(profile, name)})")
             continue
         began = time.monotonic()
-        STARTERS[name](profile)
+        if name in KAFKA_NODES:
+            start_kafka_nodes(profile, [n for n in services if n in KAFKA_NODES])
+        else:
+            STARTERS[name](profile)
         say(f"{name} ready in {time.monotonic() - began:.1f}s (pid {read_pid(profile, name)})")
 
 
@@ -546,9 +814,15 @@ def tracked(profile: Profile) -> list[str]:
 def down(profile: Profile, services: list[str]) -> None:
     names = services or tracked(profile)
     # Apps first, then infrastructure in reverse start order, so apps can flush to Kafka and Redis.
-    apps = [name for name in names if name not in INFRA]
-    infra = [name for name in reversed(INFRA) if name in names]
-    for name in apps + infra:
+    apps = [name for name in names if name not in INFRA and name not in CLUSTER_SERVICES]
+    infra = [name for name in reversed((*INFRA, *CLUSTER_SERVICES)) if name in names]
+    for name in apps:
+        stop(profile, name)
+    # The brokers of the cluster part at once: the last one alone cannot shut down in a controlled
+    # way (no controller quorum) and would wait out the whole grace period.
+    for name in [name for name in infra if name in KAFKA_NODES and read_pid(profile, name)]:
+        signal_group(read_pid(profile, name) or 0, signal.SIGTERM)
+    for name in infra:
         stop(profile, name)
 
 
@@ -568,11 +842,14 @@ def env_lines(profile: Profile) -> list[str]:
 
 
 def stack_env(profile: Profile) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in env_lines(profile))
+    env = dict(line.split("=", 1) for line in env_lines(profile))
+    if profile.name == "cluster":
+        env.update(line.split("=", 1) for line in cluster_env_lines(profile))
+    return env
 
 
 def status(profile: Profile) -> int:
-    names = sorted(set(INFRA) | set(tracked(profile)))
+    names = sorted(set(default_services(profile)) | set(tracked(profile)))
     for name in names:
         pid = read_pid(profile, name)
         print(f"{name:12} {'running pid ' + str(pid) if pid else 'stopped'}")
@@ -616,11 +893,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("build-tools", help="install gcc and the Python headers if missing (for pip)")
     p_up = sub.add_parser("up", help="start services and wait until ready")
     p_up.add_argument("--fresh", action="store_true", help="stop everything and wipe data first")
-    p_up.add_argument("services", nargs="*", help=f"any of {', '.join(INFRA)} (default: all)")
+    p_up.add_argument("services", nargs="*", help=f"any of {', '.join([*INFRA, *PARTS])} (default: all)")
     p_down = sub.add_parser("down", help="stop services (all tracked ones by default)")
     p_down.add_argument("services", nargs="*")
     sub.add_parser("status")
     sub.add_parser("env", help="print the NEWSMON_* settings that point at this stack")
+    sub.add_parser("cluster-env", help="print the NEWSMON_* settings that point at the cluster part")
+    p_kill = sub.add_parser("kill", help="SIGKILL one tracked process by its PID (fault tests)")
+    p_kill.add_argument("name")
     p_start = sub.add_parser("start", help="start a tracked app process")
     p_start.add_argument("name")
     p_start.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -649,7 +929,11 @@ def dispatch(args: argparse.Namespace, profile: Profile) -> int:
     elif command == "status":
         return status(profile)
     elif command == "env":
-        print("\n".join(f"export {line}" for line in env_lines(profile)))
+        print("\n".join(f"export {key}={value}" for key, value in stack_env(profile).items()))
+    elif command == "cluster-env":
+        print("\n".join(f"export {line}" for line in cluster_env_lines(profile)))
+    elif command == "kill":
+        kill(profile, args.name)
     elif command == "start":
         start_app(profile, args.name, strip_dashes(args.cmd))
     elif command == "run":

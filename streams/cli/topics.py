@@ -18,17 +18,21 @@ def topic_names(settings: Settings) -> list[str]:
     return [settings.topic_articles, settings.topic_tagged, settings.topic_alerts, settings.topic_deadletter]
 
 
+def new_topic(name: str, settings: Settings) -> NewTopic:
+    return NewTopic(
+        name, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication
+    )
+
+
 def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics with `topic_partitions` partitions; returns the ones created."""
+    """Create the missing topics (see `new_topic`); returns the ones created."""
     admin = KafkaAdminClient(client_id="newsmon-topics", **kafka_python_options(settings))
     try:
         existing = set(admin.list_topics())
         wanted = [name for name in topic_names(settings) if name not in existing]
         for name in wanted:
             try:
-                admin.create_topics(
-                    [NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)]
-                )
+                admin.create_topics([new_topic(name, settings)])
             except TopicAlreadyExistsError:  # created concurrently by another process
                 continue
         return wanted

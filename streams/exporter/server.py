@@ -8,13 +8,13 @@ import signal
 from collections.abc import Sequence
 from types import FrameType
 
-import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
 from streams.exporter.collector import RedisCountsCollector
 from streams.exporter.families import MAX_TOP
 from streams.exporter.view import ViewSource
 from streams.model.settings import Settings, get_settings
+from streams.store.redis_connect import sync_redis
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def build_registry(settings: Settings, top_n: int) -> CollectorRegistry:
     """A registry holding only the Redis collector (sync client with short timeouts: a scrape never hangs)."""
     timeout = settings.read_redis_timeout_seconds
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = sync_redis(settings, socket_timeout=timeout, socket_connect_timeout=timeout)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         RedisCountsCollector(client, settings.redis_prefix, ViewSource(settings.watchlist), top_n)

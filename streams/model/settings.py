@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,12 +33,23 @@ class Settings(BaseSettings):
     topic_alerts: str = "news.alerts"
     topic_deadletter: str = "news.deadletter"
     topic_partitions: int = Field(default=8, ge=1)
+    # Replicas of each topic streams.topics creates: 1 on one broker, 3 on a cluster (min ISR 2)
+    topic_replication: int = Field(default=1, ge=1)
 
     # Redis (key schema: streams/store/keys.py)
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "nm:"
     redis_timeout_seconds: float = Field(default=5.0, gt=0)  # the worker's socket and connect timeouts
     read_redis_timeout_seconds: float = Field(default=2.0, gt=0)  # exporter and top: a scrape never hangs
+    # Sentinels ("host:port,host:port"): when set, clients ask them for the primary of
+    # `redis_sentinel_master` (redis_url then only gives the db and credentials), see streams.store.redis_connect
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "newsmon"
+    # Replicas that must acknowledge a batch's writes (Redis WAIT) before its offsets are committed, so a
+    # failover loses only batches Kafka redelivers; 0 = off. A WAIT past the timeout is counted and the
+    # batch goes on (see streams.store.replicas); keep the timeout under redis_timeout_seconds.
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    redis_wait_timeout_ms: int = Field(default=1000, ge=1)
     seen_ttl_seconds: int = Field(default=7 * 86400, ge=60)  # how long a redelivered article is recognised
     # Minute buckets (and spike evidence) live this long; must exceed the longest window (1 day).
     bucket_ttl_seconds: int = Field(default=2 * 86400, gt=86400)
@@ -57,6 +69,19 @@ class Settings(BaseSettings):
     # A dead worker's partitions move to the others after this (Faust's default is 60 s).
     worker_session_timeout_seconds: float = Field(default=15.0, gt=0)
     worker_heartbeat_seconds: float = Field(default=3.0, gt=0)
+    # /livez (and systemd's watchdog) fail when the event loop runs this late, or when an assigned
+    # articles partition with lag > 0 commits nothing this long while Redis and Kafka answer.
+    worker_loop_lag_seconds: float = Field(default=10.0, gt=0)
+    worker_stall_seconds: float = Field(default=60.0, gt=0)
+    # SIGTERM: the drain (finish the batch, commit, leave the group) may take this long, then the worker
+    # exits anyway. systemd's TimeoutStopSec and Kubernetes' terminationGracePeriodSeconds allow more.
+    worker_drain_seconds: float = Field(default=25.0, gt=0)
+    # Test-only fault switch (docs/deploy.md): "crash" raises in the tag agent's task at its first batch,
+    # "stall" makes it wait forever there. Empty (off) in every deployment.
+    fault_tag_agent: Literal["", "crash", "stall"] = ""
+    # systemd's notify protocol (Type=notify, WatchdogSec): set by systemd itself, hence unprefixed.
+    notify_socket: str | None = Field(default=None, validation_alias=AliasChoices("NOTIFY_SOCKET"))
+    watchdog_usec: int | None = Field(default=None, gt=0, validation_alias=AliasChoices("WATCHDOG_USEC"))
 
     # HTTP endpoints (bind 0.0.0.0 to be scraped from another host)
     worker_web_bind: str = "127.0.0.1"
@@ -64,6 +89,7 @@ class Settings(BaseSettings):
     exporter_port: int = 9108
     producer_metrics_port: int = 9109
     ingest_port: int = 8088
+    ingest_tokens: Path | None = None  # bearer token file of the http producer (producers.tokens)
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from streams.model.settings import Settings
+from streams.store.redis_connect import async_redis
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -18,9 +19,9 @@ REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, O
 
 
 def connect(settings: Settings) -> aioredis.Redis:
-    """An asyncio client whose calls time out (NEWSMON_REDIS_TIMEOUT_SECONDS) instead of hanging."""
+    """An asyncio client (or Sentinel's primary) whose calls time out (NEWSMON_REDIS_TIMEOUT_SECONDS) instead of hanging."""
     timeout = settings.redis_timeout_seconds
-    return aioredis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return async_redis(settings, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 def _nothing() -> None:

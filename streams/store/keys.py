@@ -19,6 +19,7 @@ keys it was not given: newsmon needs a single Redis (or a replica set), not a cl
   <p>spike:firing              set of "detector\\tentity" pairs currently firing
   <p>ev:<entity>               list: recent evidence of spike-watched entities (newest first)
   <p>delivered:<webhook-id>    a webhook delivery succeeded (redeliveries are not sent twice)
+  <p>replicated               a counter written before each WAIT, whose offset covers a batch's writes
 """
 
 from __future__ import annotations
@@ -74,3 +75,7 @@ class RedisKeys:
 
     def delivered(self, webhook_id: str) -> str:
         return f"{self.prefix}delivered:{webhook_id}"
+
+    @property
+    def replicated(self) -> str:
+        return f"{self.prefix}replicated"

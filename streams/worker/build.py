@@ -8,16 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from streams.model.settings import Settings
 from streams.store.client import RedisRetry, connect
 from streams.store.counts import RollingCounts
+from streams.store.keys import RedisKeys
+from streams.store.replicas import ReplicaWait
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.watchlist.reload import WatchlistReloader
 from streams.worker.agents import install_agents
 from streams.worker.delivery_step import DeliveryStep
 from streams.worker.faust_shims import DirectDrainTransport, started_producer
+from streams.worker.health_probe import HealthProbe
 from streams.worker.kafka import faust_credentials
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Outbox, Record, send_batched
@@ -44,6 +48,7 @@ def faust_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port,
         web_bind=settings.worker_web_bind,
         topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
         producer_max_batch_size=settings.worker_producer_batch_bytes,
         broker_commit_every=settings.worker_batch_size,
@@ -76,13 +81,21 @@ def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry)
     tag = TagStep(
         compiled=lambda: watchlist.current, counter=counts, outbox=outbox, metrics=metrics,
         max_bytes=settings.max_article_bytes, retrying=retrying, spikes=spikes,
+        replica_wait=replica_wait(store, settings),
     )  # fmt: skip
     delivery = DeliveryStep(
         compiled=lambda: watchlist.current, client=store, prefix=settings.redis_prefix, metrics=metrics,
         send_dead=lambda key, value: outbox.send("deadletter", key, value), retrying=retrying,
         deadletter_source=settings.topic_alerts, delivered_ttl=settings.delivered_ttl_seconds,
     )  # fmt: skip
-    return WorkerParts(metrics, watchlist, counts, outbox, tag, delivery)
+    return WorkerParts(metrics, watchlist, counts, outbox, tag, delivery, HealthProbe(app, store, settings))
+
+
+def replica_wait(store: aioredis.Redis, settings: Settings) -> ReplicaWait | None:
+    if settings.redis_wait_replicas == 0:
+        return None
+    keys = RedisKeys(settings.redis_prefix)
+    return ReplicaWait(store, keys, settings.redis_wait_replicas, settings.redis_wait_timeout_ms)
 
 
 def kafka_outbox(app: faust.App, settings: Settings) -> Outbox:

@@ -12,6 +12,8 @@ from faust.types import TP
 from mode import Seconds
 from mode.services import WaitResults
 
+from streams.worker.idempotent import IdempotentProducer
+
 
 class DirectDrainConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer without four tasks per message.
@@ -45,9 +47,10 @@ class DirectDrainConsumer(aiokafka_driver.Consumer):
 
 
 class DirectDrainTransport(aiokafka_driver.Transport):
-    """The `kafka://` transport, with DirectDrainConsumer."""
+    """The `kafka://` transport, with DirectDrainConsumer and the idempotent producer."""
 
     Consumer = DirectDrainConsumer
+    Producer = IdempotentProducer
 
 
 def started_producer(app: faust.App) -> AIOKafkaProducer:
@@ -68,10 +71,17 @@ def caught_up_partitions(app: faust.App, topic: str) -> list[int]:
     Faust keeps committed offsets (next-offset semantics, advanced only for acked, i.e. counted and
     published, messages) in a private map; the fetch position would run ahead of processing.
     """
-    committed: Mapping[TP, int | None] = getattr(app.consumer, "_committed_offset", {})
+    committed = committed_offsets(app)
     done = []
     for tp in app.consumer.assignment():
         highwater = app.consumer.highwater(tp) if tp.topic == topic else None
         if highwater is not None and (committed.get(tp) or 0) >= highwater:
             done.append(tp.partition)
     return done
+
+
+def committed_offsets(app: faust.App) -> Mapping[TP, int | None]:
+    """The offsets Faust last committed per partition (next to read; acked, i.e. processed, only).
+
+    Private in faust-streaming 0.15 (`Consumer._committed_offset`), as in caught_up_partitions."""
+    return cast(Mapping[TP, int | None], getattr(app.consumer, "_committed_offset", {}))

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from streams.model.deadletter import Reason
 
 OUTCOMES = ("tagged", "duplicate", "deadletter")
+WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -65,6 +66,15 @@ class WorkerMetrics:
         )
         self.redis_retries = Counter(
             "newsmon_redis_retries", "Redis calls retried while Redis was unavailable", registry=registry
+        )
+        self.redis_wait_seconds = Histogram(
+            "newsmon_redis_wait_seconds", "Time for the Redis replicas to acknowledge a batch (WAIT)",
+            buckets=WAIT_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.redis_wait_timeouts = Counter(
+            "newsmon_redis_wait_timeouts",
+            "Batches acknowledged after WAIT timed out with fewer replicas than NEWSMON_REDIS_WAIT_REPLICAS",
+            registry=registry,
         )
         self.reloads = Counter(
             "newsmon_watchlist_reloads",

@@ -8,6 +8,7 @@ from streams.store.counts import RollingCounts
 from streams.watchlist.compiled import CompiledWatchlist
 from streams.watchlist.reload import WatchlistReloader
 from streams.worker.delivery_step import DeliveryStep
+from streams.worker.health_probe import HealthProbe
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Outbox
 from streams.worker.tag_step import TagStep
@@ -23,3 +24,4 @@ class WorkerParts:
     outbox: Outbox
     tag: TagStep
     delivery: DeliveryStep
+    health: HealthProbe

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -14,11 +15,14 @@ from streams.model.alert import Alert
 from streams.model.minutes import to_seconds
 from streams.store.client import RedisRetry
 from streams.store.counts import Recorded, RollingCounts
+from streams.store.replicas import ReplicaWait
 from streams.watchlist.compiled import CompiledWatchlist
 from streams.worker.batch import Batch, Message, tag_batch
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Outbox, Record, alert_records
 from streams.worker.spike_step import SpikeStep
+
+log = logging.getLogger(__name__)
 
 
 class TagStep:
@@ -34,6 +38,7 @@ class TagStep:
         max_bytes: int,
         retrying: RedisRetry,
         spikes: SpikeStep | None = None,
+        replica_wait: ReplicaWait | None = None,
     ) -> None:
         self.compiled = compiled
         self.counter = counter
@@ -42,6 +47,8 @@ class TagStep:
         self.max_bytes = max_bytes
         self.retrying = retrying
         self.spikes = spikes
+        self.replica_wait = replica_wait
+        self._replicas_short = False  # the last WAIT timed out (logged once per episode)
         # Counting and spike evaluation happen in clock order: a batch and the idle-clock timer must
         # not interleave, or a detector could step over minutes evaluated by the other.
         self._clock_lock = asyncio.Lock()
@@ -54,7 +61,8 @@ class TagStep:
         async with self._clock_lock:
             recorded = await self.retrying(lambda: self.counter.record(batch.tallies, spikes=spikes))
             batch.spike_alerts = await self.spike_alerts(compiled, recorded)
-        await self.publish(batch)
+        # The agent acknowledges the batch (and Faust later commits it) only after both.
+        await asyncio.gather(self.publish(batch), self.confirm_replicas())
         self.observe(batch, recorded, started)
         return batch
 
@@ -74,6 +82,26 @@ class TagStep:
         if spikes is None:
             return []
         return await self.retrying(lambda: spikes.evaluate(compiled, recorded))
+
+    async def confirm_replicas(self) -> None:
+        """WAIT until NEWSMON_REDIS_WAIT_REPLICAS replicas hold the batch's writes (off when None): what
+        a failover then loses was never acknowledged, so Kafka redelivers it and it is counted again."""
+        wait = self.replica_wait
+        if wait is None:
+            return
+        began = time.perf_counter()
+        acknowledged = await self.retrying(wait)
+        self.metrics.redis_wait_seconds.observe(time.perf_counter() - began)
+        short = acknowledged < wait.replicas
+        if short:
+            self.metrics.redis_wait_timeouts.inc()
+        if short != self._replicas_short:
+            if short:
+                log.warning("Redis WAIT: %d of %d replicas within %d ms; batches go on unconfirmed",
+                            acknowledged, wait.replicas, wait.timeout_ms)  # fmt: skip
+            else:
+                log.info("Redis WAIT: %d replicas acknowledge batches again", acknowledged)
+            self._replicas_short = short
 
     async def tick(self, caught_up: Sequence[int] = ()) -> None:
         """Let the clock pass idle partitions, and raise or resolve the spikes that follow."""

@@ -1,6 +1,7 @@
 """Resource cost: worker RSS by watchlist size; Redis commands and round trips per article and per batch.
 
 Run: .venv/bin/python tests/bench/cost.py [--articles 20000] [--names 10,1000,10000] [--profile test]
+     .venv/bin/python tests/bench/cost.py --primary-only   (one Redis primary's capacity: no Kafka, no worker)
         (method and results: docs/benchmarks.md)
 """
 
@@ -20,7 +21,7 @@ import psutil
 import redis
 import yaml
 
-from tests.bench import common, pipeline
+from tests.bench import common, pipeline, redis_primary
 
 IDLE = 5.0
 REDIS_RUNS: dict[str, dict[str, Any]] = {
@@ -161,9 +162,14 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=20_000)
     parser.add_argument("--names", default="10,1000,10000")
     parser.add_argument("--profile", default="test", help="ops/local/stack.py profile whose Kafka to use")
+    parser.add_argument("--primary-only", action="store_true", help="only the Redis primary's capacity")
     args = parser.parse_args()
-    env = common.use_stack(args.profile)
     lines = common.corpus_lines(args.articles)
+    if args.primary_only:
+        with common.private_redis() as redis_url:
+            redis_primary.report(redis_primary.capacity(redis_url, lines))
+        return
+    env = common.use_stack(args.profile)
     setup: dict[str, Any] = {"bootstrap": env["NEWSMON_KAFKA_BOOTSTRAP"], "lines": lines}
     with common.private_redis() as redis_url, tempfile.TemporaryDirectory(prefix="newsmon-bench-") as tmp:
         setup["redis"], workdir = redis_url, Path(tmp)
@@ -180,6 +186,7 @@ def main() -> None:
             watchlist = common.write_watchlist(workdir / f"ops-{len(redis_runs)}.yaml", extra)
             redis_runs[label] = replay(setup, watchlist, workdir)
         report(len(lines), sizes, redis_runs)
+        redis_primary.report(redis_primary.capacity(redis_url, lines))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,16 @@ def test_compose_refuses_to_start_grafana_without_a_password() -> None:
 
 def test_compose_services_are_pinned_checked_and_restarted() -> None:
     services = resolved()["services"]
-    assert set(services) == {"kafka", "redis", "prometheus", "grafana", "alertmanager", *APP_SERVICES}
+    assert set(services) == {
+        "kafka",
+        "kafka-2",
+        "kafka-3",
+        "redis",
+        "prometheus",
+        "grafana",
+        "alertmanager",
+        *APP_SERVICES,
+    }
     assert services["kafka"]["image"].startswith("apache/kafka:3.9.")
     for name, service in services.items():
         image = service["image"]
