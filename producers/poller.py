@@ -13,7 +13,11 @@ from dataclasses import dataclass
 import aiohttp
 
 from producers.dedupe import SeenStore
-from producers.feeds import FeedError, FeedState, parse_feed, schedule_next
+from producers.feeds import FeedError, FeedState, ParsedFeed, newest_entry_time, parse_feed, schedule_next
+from producers.fulltext.enrich import Enricher, FeedContext
+from producers.fulltext.policy import wants_fulltext
+from producers.health import FeedCheck, check_row
+from producers.ids import article_id
 from producers.intake import Intake
 
 log = logging.getLogger(__name__)
@@ -101,6 +105,8 @@ class FeedPoller:
         options: PollOptions,
         rng: random.Random | None = None,
         undelivered: deque[str] | None = None,
+        enricher: Enricher | None = None,
+        fulltext_min_chars: int = 0,
     ) -> None:
         self.feeds = feeds
         self.intake = intake
@@ -111,6 +117,19 @@ class FeedPoller:
         # publisher's failure hook): their claims are released so the next poll publishes them again.
         self.undelivered: deque[str] = deque() if undelivered is None else undelivered
         self.failed_polls = 0
+        self.enricher = enricher
+        self.fulltext_min_chars = fulltext_min_chars
+        for state in feeds:
+            self.intake.metrics.feed_failures.labels(feed=state.label).set(0)
+
+    def _record_health(self, state: FeedState) -> None:
+        """The feed's health gauges from its state (unknown times stay absent, not 0)."""
+        metrics = self.intake.metrics
+        metrics.feed_failures.labels(feed=state.label).set(state.failures)
+        if state.last_success is not None:
+            metrics.feed_last_success.labels(feed=state.label).set(state.last_success)
+        if state.newest_entry is not None:
+            metrics.feed_newest_entry.labels(feed=state.label).set(state.newest_entry)
 
     async def _release_undelivered(self) -> None:
         while self.undelivered:
@@ -128,26 +147,73 @@ class FeedPoller:
 
     def _failed(self, state: FeedState, error: FeedError) -> None:
         state.failures += 1
+        state.last_error = str(error)
         self.failed_polls += 1
         self.intake.metrics.feed_errors.inc()
+        self._record_health(state)
         log.error("feed %s: %s (failure %d in a row)", state.url, error, state.failures)
         self._schedule(state, getattr(error, "retry_after_s", 0.0))
 
-    async def _publish_new(self, state: FeedState, entries: list[dict[str, object]]) -> int:
-        """Publish entries not seen before; the number published."""
+    async def _publish_fields(self, fields: dict[str, object], where: str) -> bool:
+        """Validate, claim and send one entry; True when handed to the sink."""
+        article = self.intake.accept_fields(fields, where)
+        if article is None:
+            return False
+        if not await self.seen.claim(article.id):
+            self.intake.metrics.deduplicated.inc()
+            return False
+        if self.intake.send(article, where, wait_when_full=False):
+            return True
+        await self.seen.release(article.id)
+        return False
+
+    async def _publish_enriched(
+        self, enricher: Enricher, fields: dict[str, object], context: FeedContext, where: str
+    ) -> bool:
+        """Fetch the entry's page, then publish; the entry link is claimed first so that later polls
+        do not fetch the page again, and the canonical URL's id too, so a second feed's copy is a dupe."""
+        link_id = article_id(str(fields.get("url") or ""), "", "")
+        if not await self.seen.claim(link_id):
+            self.intake.tally.read += 1
+            self.intake.metrics.deduplicated.inc()
+            return False
+        merged = await enricher.enrich(fields, context, where)
+        article = self.intake.accept_fields(merged, where)
+        if article is None:
+            return False
+        if article.id != link_id and not await self.seen.claim(article.id):
+            self.intake.metrics.deduplicated.inc()
+            return False
+        if self.intake.send(article, where, wait_when_full=False):
+            return True
+        for claimed in {link_id, article.id}:
+            await self.seen.release(claimed)
+        return False
+
+    def _wants_page(self, state: FeedState, fields: dict[str, object]) -> bool:
+        return self.enricher is not None and wants_fulltext(
+            state.fulltext,
+            str(fields.get("body") or ""),
+            str(fields.get("url") or ""),
+            self.fulltext_min_chars,
+        )
+
+    async def _publish_new(self, state: FeedState, feed: ParsedFeed) -> int:
+        """Publish entries not seen before; the number published.
+
+        Entries that need their page go concurrently after the others, each as soon as its own page
+        is in (or failed), so a slow or broken page delays no other entry.
+        """
+        context = FeedContext(state.source if state.named else None, state.source, feed.lang)
         published = 0
-        for number, fields in enumerate(entries, start=1):
-            article = self.intake.accept_fields(fields, f"{state.url} entry {number}")
-            if article is None:
-                continue
-            if not await self.seen.claim(article.id):
-                self.intake.metrics.deduplicated.inc()
-                continue
-            if self.intake.send(article, f"{state.url} entry {number}", wait_when_full=False):
+        with_pages = []
+        for number, fields in enumerate(feed.entries, start=1):
+            where = f"{state.url} entry {number}"
+            if self.enricher is not None and self._wants_page(state, fields):
+                with_pages.append(self._publish_enriched(self.enricher, fields, context, where))
+            elif await self._publish_fields(fields, where):
                 published += 1
-            else:
-                await self.seen.release(article.id)
-        return published
+        return published + sum(await asyncio.gather(*with_pages))
 
     async def poll_one(self, session: aiohttp.ClientSession, state: FeedState) -> None:
         """Fetch, parse and publish one feed, then schedule its next poll; never raises FeedError."""
@@ -156,17 +222,26 @@ class FeedPoller:
             fetched = await fetch_feed(session, state, self.options.timeout_s)
             if fetched.content is None:
                 log.debug("feed %s: not modified", state.url)
-                state.failures = 0
+                state.failures, state.last_success = 0, time.time()
+                self._record_health(state)
                 self._schedule(state)
                 return
-            entries = parse_feed(fetched.content, state, fetched.content_type)
+            feed = parse_feed(fetched.content, state, fetched.content_type)
         except FeedError as error:
             self._failed(state, error)
             return
-        published = await self._publish_new(state, entries)
-        state.etag, state.last_modified, state.failures = fetched.etag, fetched.last_modified, 0
-        log.info("feed %s: %d entries, %d new", state.url, len(entries), published)
+        self._succeeded(state, feed)
+        published = await self._publish_new(state, feed)
+        state.etag, state.last_modified = fetched.etag, fetched.last_modified
+        log.info("feed %s: %d entries, %d new", state.url, len(feed.entries), published)
         self._schedule(state)
+
+    def _succeeded(self, state: FeedState, feed: ParsedFeed) -> None:
+        state.failures, state.last_error, state.last_success = 0, "", time.time()
+        newest = newest_entry_time(feed.entries)
+        if newest is not None:
+            state.newest_entry = max(newest, state.newest_entry or newest)
+        self._record_health(state)
 
     async def poll_all_once(self, session: aiohttp.ClientSession) -> None:
         """Every feed once, concurrently."""
@@ -188,3 +263,34 @@ class FeedPoller:
             wait_s = min(state.next_due for state in self.feeds) - now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.05, wait_s))
+
+
+async def check_feeds(
+    session: aiohttp.ClientSession, feeds: list[FeedState], timeout_s: float, silent_after_s: float
+) -> list[FeedCheck]:
+    """Fetch and parse every feed once, publishing nothing: one health row per feed."""
+
+    async def check(state: FeedState) -> FeedCheck:
+        try:
+            fetched = await fetch_feed(session, state, timeout_s)
+            feed = parse_feed(fetched.content or b"", state, fetched.content_type)
+        except FeedError as error:
+            return check_row(
+                state.label,
+                state.url,
+                error=str(error),
+                entries=0,
+                newest=None,
+                silent_after_s=silent_after_s,
+            )
+        newest = newest_entry_time(feed.entries)
+        return check_row(
+            state.label,
+            state.url,
+            error="",
+            entries=len(feed.entries),
+            newest=newest,
+            silent_after_s=silent_after_s,
+        )
+
+    return list(await asyncio.gather(*(check(state) for state in feeds)))
