@@ -17,6 +17,7 @@ from producers.feeds import FeedError, FeedState, ParsedFeed, newest_entry_time,
 from producers.fulltext.enrich import Enricher, FeedContext
 from producers.fulltext.policy import wants_fulltext
 from producers.health import FeedCheck, check_row
+from producers.http_body import read_at_most
 from producers.ids import article_id
 from producers.intake import Intake
 
@@ -81,7 +82,7 @@ async def fetch_feed(session: aiohttp.ClientSession, state: FeedState, timeout_s
                 return Fetched(None, None, state.etag, state.last_modified)
             if response.status >= 400:
                 raise HTTPFeedError(response.status, retry_after_seconds(response.headers.get("Retry-After")))
-            content = await response.content.read(MAX_FEED_BYTES + 1)
+            content = await read_at_most(response.content, MAX_FEED_BYTES)
             if len(content) > MAX_FEED_BYTES:
                 raise FeedError(f"larger than {MAX_FEED_BYTES} bytes")
             return Fetched(

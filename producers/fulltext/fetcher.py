@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 import aiohttp
 
 from producers.fulltext.policy import FulltextOptions, HostGate, Outcome, RobotsRules, is_web_url, origin
+from producers.http_body import read_at_most
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class PageFetcher:
         declared = response.content_length
         if declared is not None and declared > limit:
             raise FetchFailed(Outcome.TOO_LARGE, f"Content-Length {declared} > {limit} bytes")
-        content = await response.content.read(limit + 1)
+        content = await read_at_most(response.content, limit)
         if len(content) > limit:
             raise FetchFailed(Outcome.TOO_LARGE, f"larger than {limit} bytes")
         return content
@@ -69,7 +70,7 @@ class PageFetcher:
                     max_redirects=self.options.max_redirects,
                 ) as response,
             ):
-                body = await response.content.read(ROBOTS_MAX_BYTES)
+                body = (await read_at_most(response.content, ROBOTS_MAX_BYTES))[:ROBOTS_MAX_BYTES]
                 return RobotsRules.from_response(
                     response.status, body.decode("utf-8", "replace"), time.monotonic()
                 )
