@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -110,6 +110,7 @@ class HostGate:
     per_host: int
     min_delay_s: float
     clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     hosts: dict[str, _Host] = field(default_factory=dict)
 
     @asynccontextmanager
@@ -121,5 +122,5 @@ class HostGate:
             start = max(now, host.next_start)
             host.next_start = start + max(self.min_delay_s, extra_delay_s)
             if start > now:
-                await asyncio.sleep(start - now)
+                await self.sleep(start - now)
             yield

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import random
+import re
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -139,3 +144,20 @@ async def test_per_host_concurrency_is_bounded(site: Site) -> None:
     )
     await poll([f"{site.base}/feed.xml"], one_at_a_time)
     assert site.max_in_flight == 1
+
+
+async def test_rss_command_fetches_full_text_with_its_options(site: Site, tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{site.base}/feed.xml name=site\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "producers", "rss", str(feeds), "--once", "--stdout", "--page-timeout", "1",
+        "--metrics-port", "0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NEWSMON_FULLTEXT_HOST_DELAY_SECONDS": "0"},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    articles = [orjson.loads(line) for line in out.splitlines()]
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert len(articles) == 11
+    assert sum(words(a["body"]) == words(SEED_PAGE.body) for a in articles) == 5  # news/1-3, dated, date-only
+    reasons = re.findall(r"not used \((\w+)\)", err.decode())
+    assert sorted(reasons) == ["bad_redirect", "http_error", "robots_disallowed", "timeout", "too_large"]
