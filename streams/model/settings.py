@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     fulltext_min_chars: int = Field(
         default=600, ge=0
     )  # entry text shorter than this: fetch the page; 0: never
-    fulltext_user_agent: str = "newsmon-fulltext/0.1 (+https://github.com/newsmon/newsmon)"
+    fulltext_user_agent: str = "newsmon-fulltext/0.1"  # operators add a contact: "name/1.0 (+URL)"
     fulltext_timeout_seconds: float = Field(default=15.0, gt=0)
     fulltext_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     fulltext_per_host: int = Field(default=2, ge=1)  # concurrent page fetches per host

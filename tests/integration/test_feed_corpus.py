@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from producers.feeds import FeedError, FeedState, parse_feed
-from streams.settings import Settings
+from streams.model.settings import Settings
 from tests.integration.test_producers import MakeTopic, read_topic
 
 pytestmark = pytest.mark.integration

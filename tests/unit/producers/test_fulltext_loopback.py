@@ -28,7 +28,7 @@ from producers.intake import Intake
 from producers.metrics import ProducerMetrics
 from producers.poller import FeedPoller, PollOptions
 from producers.publisher import StdoutSink
-from streams.article import parse_time
+from streams.model.article import parse_time
 from tests.unit.producers.pagesite import ARABIC_FOR_1256, SEED_PAGE, Site, make_site_app
 
 OPTIONS = FulltextOptions(
