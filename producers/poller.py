@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -108,6 +109,8 @@ class FeedPoller:
         undelivered: deque[str] | None = None,
         enricher: Enricher | None = None,
         fulltext_min_chars: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.feeds = feeds
         self.intake = intake
@@ -120,6 +123,11 @@ class FeedPoller:
         self.failed_polls = 0
         self.enricher = enricher
         self.fulltext_min_chars = fulltext_min_chars
+        self.clock = clock  # monotonic seconds: when feeds are due (a test passes a fake one)
+        self.sleep = sleep
+        # The feeds being polled now, one task each: a feed whose entries wait for their pages (host
+        # pacing, slow servers) is not polled again until they are done, and holds up no other feed.
+        self.in_flight: dict[int, asyncio.Task[None]] = {}  # by the feed's position in `feeds`
         for state in feeds:
             self.intake.metrics.feed_failures.labels(feed=state.label).set(0)
 
@@ -143,6 +151,7 @@ class FeedPoller:
             jitter=self.options.jitter,
             max_backoff_s=self.options.max_backoff_s,
             random_unit=self.rng.random(),
+            now=self.clock(),
             not_before_s=not_before_s,
         )
 
@@ -249,21 +258,49 @@ class FeedPoller:
         await asyncio.gather(*(self.poll_one(session, state) for state in self.feeds))
 
     async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
-        """Poll due feeds until ``stop`` is set; the first round starts at once, spread by jitter."""
+        """Poll due feeds until ``stop`` is set; the first round starts at once, spread by jitter.
+
+        Each due feed is polled in a task of its own (at most one per feed), so a feed whose pages
+        wait on a host's pacing never delays another feed's poll. On stop, polls in flight finish
+        (a page fetch is bounded by its timeout): their entries are claimed, and must be sent.
+        """
         for state in self.feeds:
-            state.next_due = time.monotonic() + self.rng.random() * self.options.jitter * (
+            state.next_due = self.clock() + self.rng.random() * self.options.jitter * (
                 state.interval_s or self.options.interval_s
             )
         while not stop.is_set():
-            now = time.monotonic()
-            due = [state for state in self.feeds if state.next_due <= now]
-            if due:
-                await asyncio.gather(*(self.poll_one(session, state) for state in due))
-                self.intake.sink.flush()
-                continue
-            wait_s = min(state.next_due for state in self.feeds) - now
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(0.05, wait_s))
+            self._start_due(session)
+            await self._wait_for_work(stop)
+            self._reap()
+        if self.in_flight:
+            await asyncio.wait(self.in_flight.values())
+            self._reap()
+
+    def _start_due(self, session: aiohttp.ClientSession) -> None:
+        now = self.clock()
+        for index, state in enumerate(self.feeds):
+            if state.next_due <= now and index not in self.in_flight:
+                self.in_flight[index] = asyncio.create_task(self.poll_one(session, state))
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        """Until a poll ends, the next idle feed is due, or ``stop`` is set."""
+        idle = [state.next_due for index, state in enumerate(self.feeds) if index not in self.in_flight]
+        waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
+        if idle:
+            waiters.add(asyncio.ensure_future(self.sleep(max(0.05, min(idle) - self.clock()))))
+        try:
+            await asyncio.wait({*waiters, *self.in_flight.values()}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def _reap(self) -> None:
+        """Forget finished polls (re-raising what poll_one does not handle) and flush what they sent."""
+        done = [index for index, task in self.in_flight.items() if task.done()]
+        for index in done:
+            self.in_flight.pop(index).result()
+        if done:
+            self.intake.sink.flush()
 
 
 async def check_feeds(
