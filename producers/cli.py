@@ -23,13 +23,17 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from producers.dedupe import DEFAULT_SEEN_TTL_S, MemorySeenStore, RedisSeenStore, SeenStore
-from producers.feeds import parse_feed_list
+from producers.feeds import FeedState, parse_feed_list
 from producers.files import default_source, ingest_paths, iter_input_files, watch_directory
+from producers.fulltext.enrich import Enricher
+from producers.fulltext.fetcher import PageFetcher
+from producers.fulltext.policy import FulltextOptions
+from producers.health import DEFAULT_SILENT_AFTER_S, format_table
 from producers.ingest import DEFAULT_MAX_BODY_BYTES, make_app
 from producers.ingest_auth import check_bind, ingest_auth
 from producers.intake import Intake
 from producers.metrics import ProducerMetrics, default_metrics, serve_metrics
-from producers.poller import FeedPoller, PollOptions
+from producers.poller import FeedPoller, PollOptions, check_feeds
 from producers.publisher import (
     DEFAULT_BUFFER_BYTES,
     DEFAULT_MAX_BLOCK_MS,
@@ -117,12 +121,13 @@ def run_files(args: argparse.Namespace, settings: Settings, metrics: ProducerMet
         return 2
     sink = make_sink(args, settings, metrics)
     with stop_on_signals() as stop:
-        intake = Intake(sink, metrics, args.source or default_source(root), should_stop=stop)
+        # Source: --source, else the page's canonical host (page_fields), else the directory name.
+        intake = Intake(sink, metrics, default_source(root), should_stop=stop)
         try:
             if args.watch:
-                watch_directory(intake, root, args.tz, args.interval, stop)
+                watch_directory(intake, root, args.tz, args.interval, stop, args.source)
             else:
-                ingest_paths(intake, iter_input_files(root), args.tz, stop)
+                ingest_paths(intake, iter_input_files(root), args.tz, stop, args.source)
         finally:
             status = finish(intake, sink)
     return status
@@ -186,8 +191,22 @@ def seen_store(args: argparse.Namespace, settings: Settings) -> SeenStore:
     return RedisSeenStore(async_redis(settings), RedisKeys(settings.redis_prefix), ttl_s=args.seen_ttl)
 
 
-async def _poll(args: argparse.Namespace, poller: FeedPoller) -> None:
+def fulltext_options(args: argparse.Namespace, settings: Settings) -> FulltextOptions:
+    """Settings.fulltext_*, with the command line's overrides."""
+    return FulltextOptions(
+        min_chars=settings.fulltext_min_chars if args.fulltext_min_chars is None else args.fulltext_min_chars,
+        user_agent=settings.fulltext_user_agent,
+        timeout_s=settings.fulltext_timeout_seconds if args.page_timeout is None else args.page_timeout,
+        max_bytes=settings.fulltext_max_bytes,
+        per_host=settings.fulltext_per_host,
+        host_delay_s=settings.fulltext_host_delay_seconds,
+        max_redirects=settings.fulltext_max_redirects,
+    )
+
+
+async def _poll(args: argparse.Namespace, poller: FeedPoller, options: FulltextOptions) -> None:
     async with aiohttp.ClientSession() as session:
+        poller.enricher = Enricher(PageFetcher(session, options), poller.intake.metrics)
         if args.once:
             await poller.poll_all_once(session)
             return
@@ -196,6 +215,14 @@ async def _poll(args: argparse.Namespace, poller: FeedPoller) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await poller.run(session, stop)
+
+
+async def _check(feeds: list[FeedState], timeout_s: float, silent_after_s: float) -> int:
+    """``rss --check``: the table on stdout; 1 when any feed is failing, empty or silent."""
+    async with aiohttp.ClientSession() as session:
+        rows = await check_feeds(session, feeds, timeout_s, silent_after_s)
+    sys.stdout.write(format_table(rows) + "\n")
+    return 0 if all(row.healthy for row in rows) else 1
 
 
 def run_rss(args: argparse.Namespace, settings: Settings, metrics: ProducerMetrics) -> int:
@@ -207,15 +234,25 @@ def run_rss(args: argparse.Namespace, settings: Settings, metrics: ProducerMetri
     if not feeds:
         log.error("%s: no feed URLs", args.feeds)
         return 2
+    if args.check:
+        return asyncio.run(_check(feeds, args.timeout, args.silent_after))
     options = PollOptions(args.interval, args.jitter, args.max_backoff, args.timeout)
+    pages = fulltext_options(args, settings)
     undelivered: deque[str] = deque()
     sink = make_sink(
         args, settings, metrics, on_failure=lambda article_id, _exc: undelivered.append(article_id)
     )
     intake = Intake(sink, metrics)
-    poller = FeedPoller(feeds, intake, seen_store(args, settings), options, undelivered=undelivered)
+    poller = FeedPoller(
+        feeds,
+        intake,
+        seen_store(args, settings),
+        options,
+        undelivered=undelivered,
+        fulltext_min_chars=pages.min_chars,
+    )
     try:
-        asyncio.run(_poll(args, poller))
+        asyncio.run(_poll(args, poller, pages))
     finally:
         status = finish(intake, sink)
     if undelivered:
@@ -271,6 +308,27 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     rss.add_argument("--timeout", type=float, default=20.0, help="per-fetch timeout, seconds")
     rss.add_argument("--dedupe", choices=["auto", "redis", "memory"], default="auto")
     rss.add_argument("--seen-ttl", type=int, default=DEFAULT_SEEN_TTL_S, help="dedupe memory, seconds")
+    rss.add_argument(
+        "--fulltext-min-chars",
+        type=int,
+        default=None,
+        help=f"fetch the page of entries with less text than this; 0: never (default {settings.fulltext_min_chars})",
+    )
+    rss.add_argument(
+        "--page-timeout",
+        type=float,
+        default=None,
+        help=f"per-request timeout of page fetches, seconds (default {settings.fulltext_timeout_seconds:g})",
+    )
+    rss.add_argument(
+        "--check", action="store_true", help="poll each feed once, print a health table, publish nothing"
+    )
+    rss.add_argument(
+        "--silent-after",
+        type=float,
+        default=DEFAULT_SILENT_AFTER_S,
+        help="--check: a feed whose newest entry is older than this many seconds is silent",
+    )
     add_common(rss, settings)
 
     files = commands.add_parser("files", help="scraped text / saved HTML files")

@@ -14,7 +14,10 @@ from urllib.parse import urlsplit
 
 import feedparser
 
-from producers.text import guess_lang, html_to_text
+from producers.fulltext.policy import FulltextMode
+from producers.language import detect_language
+from producers.pages.publisher import publisher_source
+from producers.text import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +36,30 @@ class FeedState:
     """One feed and what the poller remembers about it between polls."""
 
     url: str
-    source: str
+    source: str  # the named source, else the feed's host
     etag: str | None = None
     last_modified: str | None = None
     failures: int = 0
     next_due: float = 0.0
     interval_s: float | None = None  # None: the poller's default interval
+    named: bool = False  # the feed line names the source: it overrides the publisher's host
+    name: str = ""  # the feed's metrics label and --check row (name=, else the source)
+    fulltext: FulltextMode = FulltextMode.AUTO
+    last_success: float | None = None  # unix seconds
+    newest_entry: float | None = None  # unix seconds of the newest dated entry seen
+    last_error: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.source
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed document's entries as article fields, and the language the feed declares."""
+
+    entries: list[dict[str, object]]
+    lang: str
 
 
 def source_from_url(url: str) -> str:
@@ -48,15 +69,42 @@ def source_from_url(url: str) -> str:
 
 
 def _feed_line(parts: list[str]) -> FeedState:
-    """URL, then optional ``every=SECONDS`` and source name words, in any order after the URL."""
+    """URL, then ``every=SECONDS``, ``fulltext=auto|always|never``, ``name=LABEL`` and source words."""
     interval_s: float | None = None
-    name: list[str] = []
+    fulltext = FulltextMode.AUTO
+    label = ""
+    words: list[str] = []
     for word in parts[1:]:
-        if word.startswith("every="):
-            interval_s = float(word.removeprefix("every="))
+        key, _, value = word.partition("=")
+        if key == "every":
+            interval_s = float(value)
+        elif key == "fulltext":
+            fulltext = FulltextMode(value)
+        elif key == "name":
+            label = value
         else:
-            name.append(word)
-    return FeedState(url=parts[0], source=" ".join(name) or source_from_url(parts[0]), interval_s=interval_s)
+            words.append(word)
+    named = " ".join(words)
+    return FeedState(
+        url=parts[0],
+        source=named or source_from_url(parts[0]),
+        interval_s=interval_s,
+        named=bool(named),
+        name=label,
+        fulltext=fulltext,
+    )
+
+
+def _unique_labels(feeds: list[FeedState]) -> None:
+    """Feeds sharing a label (two feeds of one host) get ``-2``, ``-3``: one metrics series each."""
+    used: set[str] = set()
+    for feed in feeds:
+        label, n = feed.label, 1
+        while label in used:
+            n += 1
+            label = f"{feed.label}-{n}"
+        feed.name = label
+        used.add(label)
 
 
 def parse_feed_list(text: str) -> list[FeedState]:
@@ -73,8 +121,11 @@ def parse_feed_list(text: str) -> list[FeedState]:
         try:
             feeds.append(_feed_line(parts))
         except ValueError:
-            raise ValueError(f"feed list line {number}: bad every=SECONDS in {stripped!r}") from None
+            raise ValueError(
+                f"feed list line {number}: bad every=SECONDS or fulltext=auto|always|never in {stripped!r}"
+            ) from None
         seen.add(parts[0])
+    _unique_labels(feeds)
     return feeds
 
 
@@ -105,21 +156,26 @@ def _language(code: str) -> str:
     return code.split("-")[0].split("_")[0].strip().lower()
 
 
-def entry_fields(entry: Mapping[str, Any], feed_url: str, source: str, feed_lang: str) -> dict[str, object]:
-    """Article fields of one feed entry (id derived later from the link)."""
+def entry_fields(entry: Mapping[str, Any], feed: FeedState, feed_lang: str) -> dict[str, object]:
+    """Article fields of one feed entry (id derived later from the link).
+
+    Language: identified from the text; the feed's declared language only when the text is too short.
+    Source: the feed line's name, else the publisher (the link's host), else the feed's host.
+    """
     title = html_to_text(str(entry.get("title", "")))
     body = _entry_body(entry)
+    link = str(entry.get("link", ""))
     return {
-        "url": str(entry.get("link", "")),
+        "url": link,
         "title": title,
         "body": body,
-        "lang": feed_lang or guess_lang(title + " " + body),
-        "source": source,
-        "published_at": _entry_time(entry, feed_url),
+        "lang": detect_language(title + " " + body, feed_lang),
+        "source": publisher_source(feed.source if feed.named else None, link, feed.source),
+        "published_at": _entry_time(entry, feed.url),
     }
 
 
-def parse_feed(content: bytes, feed: FeedState, content_type: str | None = None) -> list[dict[str, object]]:
+def parse_feed(content: bytes, feed: FeedState, content_type: str | None = None) -> ParsedFeed:
     """Article fields of every entry; FeedError when the bytes are not an RSS/Atom feed at all.
 
     A feed that is not well-formed but from which feedparser's lenient parser recovered entries is
@@ -139,7 +195,15 @@ def parse_feed(content: bytes, feed: FeedState, content_type: str | None = None)
     if problem is not None:
         log.warning("%s: not well-formed (%s); %d entries recovered", feed.url, problem, len(parsed.entries))
     feed_lang = _language(str(parsed.feed.get("language", "")))
-    return [entry_fields(entry, feed.url, feed.source, feed_lang) for entry in parsed.entries]
+    return ParsedFeed([entry_fields(entry, feed, feed_lang) for entry in parsed.entries], feed_lang)
+
+
+def newest_entry_time(entries: list[dict[str, object]]) -> float | None:
+    """Unix seconds of the newest published_at among entries (feeds write them in UTC)."""
+    times = [
+        datetime.fromisoformat(str(e["published_at"])).timestamp() for e in entries if e.get("published_at")
+    ]
+    return max(times, default=None)
 
 
 def next_delay(

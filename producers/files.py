@@ -9,8 +9,9 @@ from datetime import tzinfo
 from pathlib import Path
 
 from producers.intake import Intake
+from producers.language import detect_language
+from producers.pages.publisher import publisher_source
 from producers.scraped import ScrapedPage, parse_html_page, parse_scraped_text
-from producers.text import guess_lang
 from producers.validate import ArticleRejected, Rejection
 
 log = logging.getLogger(__name__)
@@ -43,18 +44,24 @@ def read_page(path: Path, tz: tzinfo) -> ScrapedPage:
     return parse_scraped_text(text, tz)
 
 
-def page_fields(page: ScrapedPage) -> dict[str, object]:
-    """Article fields of a parsed page (id derived later from URL or title+body)."""
+def page_fields(page: ScrapedPage, source: str | None = None) -> dict[str, object]:
+    """Article fields of a parsed page (id derived later from URL or title+body).
+
+    Source: ``source`` (--source) if given, else the canonical URL's host; "" lets the intake's
+    default (the directory name) apply.
+    """
     return {
         "url": page.url,
         "title": page.title,
         "body": page.body,
-        "lang": guess_lang(page.title + " " + page.body),
+        "lang": detect_language(page.title + " " + page.body),
+        "source": publisher_source(source, page.url, ""),
         "published_at": page.published_at,
+        "published_precision": page.published_precision,
     }
 
 
-def ingest_file(intake: Intake, path: Path, tz: tzinfo) -> bool:
+def ingest_file(intake: Intake, path: Path, tz: tzinfo, source: str | None = None) -> bool:
     """Publish one file as one article; False (logged, counted) when it cannot be."""
     where = str(path)
     try:
@@ -63,7 +70,7 @@ def ingest_file(intake: Intake, path: Path, tz: tzinfo) -> bool:
         intake.tally.read += 1
         intake.reject(where, error)
         return False
-    return intake.offer_fields(page_fields(page), where) is not None
+    return intake.offer_fields(page_fields(page, source), where) is not None
 
 
 def is_candidate(path: Path) -> bool:
@@ -85,14 +92,18 @@ def iter_input_files(path: Path) -> Iterator[Path]:
 
 
 def ingest_paths(
-    intake: Intake, paths: Iterable[Path], tz: tzinfo, should_stop: Callable[[], bool]
+    intake: Intake,
+    paths: Iterable[Path],
+    tz: tzinfo,
+    should_stop: Callable[[], bool],
+    source: str | None = None,
 ) -> list[Path]:
     """Each file once, in order, until asked to stop; the paths handled."""
     done: list[Path] = []
     for path in paths:
         if should_stop():
             break
-        ingest_file(intake, path, tz)
+        ingest_file(intake, path, tz, source)
         done.append(path)
     return done
 
@@ -129,13 +140,18 @@ class DirectoryWatcher:
 
 
 def watch_directory(
-    intake: Intake, root: Path, tz: tzinfo, interval_s: float, should_stop: Callable[[], bool]
+    intake: Intake,
+    root: Path,
+    tz: tzinfo,
+    interval_s: float,
+    should_stop: Callable[[], bool],
+    source: str | None = None,
 ) -> None:
     """Ingest files as they appear under ``root`` until asked to stop (existing files included)."""
     watcher = DirectoryWatcher(root)
     log.info("watching %s every %.1fs", root, interval_s)
     while not should_stop():
-        ingest_paths(intake, watcher.ready_files(), tz, should_stop)
+        ingest_paths(intake, watcher.ready_files(), tz, should_stop, source)
         intake.sink.flush()
         deadline = time.monotonic() + interval_s
         while not should_stop() and time.monotonic() < deadline:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from producers.fulltext.policy import Outcome
 from producers.validate import Rejection
 
 # Sends are sub-millisecond when batched locally and seconds when the broker is struggling.
+FULLTEXT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -50,8 +52,41 @@ class ProducerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.fulltext = Counter(
+            "newsmon_producer_fulltext_fetches",
+            "Page fetches for the full text of short feed entries, by outcome (used, or why not).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.fulltext_seconds = Histogram(
+            "newsmon_producer_fulltext_fetch_seconds",
+            "Time to fetch and extract one entry's page (robots.txt, host pacing and redirects included).",
+            buckets=FULLTEXT_BUCKETS,
+            registry=registry,
+        )
+        # Feed health; the label is the configured feed name, so the set is bounded by the feed list.
+        self.feed_last_success = Gauge(
+            "newsmon_producer_feed_last_success_timestamp_seconds",
+            "Unix time of the feed's last successful poll (0: none yet).",
+            ["feed"],
+            registry=registry,
+        )
+        self.feed_failures = Gauge(
+            "newsmon_producer_feed_consecutive_failures",
+            "Failed polls of the feed since its last success.",
+            ["feed"],
+            registry=registry,
+        )
+        self.feed_newest_entry = Gauge(
+            "newsmon_producer_feed_newest_entry_timestamp_seconds",
+            "Unix time of the newest dated entry the feed has carried (0: none seen yet).",
+            ["feed"],
+            registry=registry,
+        )
         for reason in Rejection:
             self.rejected.labels(reason=reason.value)
+        for outcome in Outcome:
+            self.fulltext.labels(outcome=outcome.value)
 
     def reject(self, reason: Rejection) -> None:
         """Count one rejected input."""

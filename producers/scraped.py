@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 
+from producers.pages.charset import decode_page
+from producers.pages.page import parse_page
+from producers.pages.published import Precision
 from producers.text import tidy_whitespace
 
 BULLETS = ("•", "·", "●", "▪")
@@ -23,6 +26,7 @@ class ScrapedPage:
     body: str
     published_at: str | None
     url: str = ""
+    published_precision: Precision | None = None  # "day" when the page gave a date without a time
 
 
 def _parse_date(text: str) -> date | None:
@@ -55,8 +59,8 @@ def _is_header_line(line: str) -> bool:
     )
 
 
-def _published_at(header: list[str], tz: tzinfo) -> str | None:
-    """The first date (and the first time after it, else midnight) among header lines, in ``tz``."""
+def _published_at(header: list[str], tz: tzinfo) -> tuple[str | None, Precision | None]:
+    """The first date and the first time after it among header lines, in ``tz``; a date alone is "day"."""
     day: date | None = None
     clock: time | None = None
     for line in header:
@@ -66,8 +70,9 @@ def _published_at(header: list[str], tz: tzinfo) -> str | None:
         elif clock is None:
             clock = _parse_clock(bare)
     if day is None:
-        return None
-    return datetime.combine(day, clock or time(0, 0), tzinfo=tz).isoformat()
+        return None, None
+    precision: Precision = "day" if clock is None else ("second" if clock.second else "minute")
+    return datetime.combine(day, clock or time(0, 0), tzinfo=tz).isoformat(), precision
 
 
 def parse_scraped_text(text: str, tz: tzinfo) -> ScrapedPage:
@@ -84,53 +89,23 @@ def parse_scraped_text(text: str, tz: tzinfo) -> ScrapedPage:
     while body_at < len(lines) and _is_header_line(lines[body_at]):
         body_at += 1
     body_lines = [line for line in lines[body_at:] if not BOILERPLATE_LINE.match(line.strip())]
+    published_at, precision = _published_at(lines[title_at + 1 : body_at], tz)
     return ScrapedPage(
         title=tidy_whitespace(lines[title_at]),
         body=tidy_whitespace("\n".join(body_lines)),
-        published_at=_published_at(lines[title_at + 1 : body_at], tz),
+        published_at=published_at,
+        published_precision=precision,
     )
-
-
-def _iso_with_offset(value: str | None, tz: tzinfo) -> str | None:
-    """trafilatura's date (with or without time and offset) as ISO-8601 with offset."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).isoformat()
-
-
-def _without_leading_title(text: str, title: str) -> str:
-    """trafilatura repeats the headline as the first line of text; the article has it as title."""
-    first, _, rest = text.partition("\n")
-    return rest if title and first.strip() == title.strip() else text
 
 
 def parse_html_page(html: str | bytes, tz: tzinfo) -> ScrapedPage:
-    """Title, date, canonical URL and main text of a saved HTML page, extracted by trafilatura."""
-    # Imported on first use: it adds ~0.6 s to the startup of every command otherwise.
-    import trafilatura
-
-    document = trafilatura.bare_extraction(
-        html,
-        with_metadata=True,
-        include_comments=False,
-        date_extraction_params={
-            "extensive_search": True,
-            "original_date": True,
-            "outputformat": "%Y-%m-%dT%H:%M:%S%z",
-        },
-    )
-    if document is None:
-        return ScrapedPage(title="", body="", published_at=None)
-    extracted = document if isinstance(document, dict) else document.as_dict()
-    title = tidy_whitespace(str(extracted.get("title") or ""))
-    text = str(extracted.get("text") or "")
+    """Title, stated time, canonical URL and main text of a saved HTML page (producers.pages)."""
+    text = decode_page(html) if isinstance(html, bytes) else html
+    page = parse_page(text, tz=tz)
     return ScrapedPage(
-        title=title,
-        body=tidy_whitespace(_without_leading_title(text, title)),
-        published_at=_iso_with_offset(extracted.get("date"), tz),
-        url=str(extracted.get("url") or ""),
+        title=page.title,
+        body=page.body,
+        published_at=page.published_at,
+        url=page.url,
+        published_precision=page.published_precision,
     )

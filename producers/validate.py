@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -16,6 +17,7 @@ from streams.model.article import Article, parse_time
 log = logging.getLogger(__name__)
 
 ARTICLE_FIELDS = ("id", "url", "title", "body", "lang", "source", "published_at", "fetched_at")
+PRECISIONS = frozenset({"day", "minute", "second"})
 
 
 class Rejection(StrEnum):
@@ -85,6 +87,16 @@ def _checked_time(value: str, field: str, where: str) -> str | None:
     return value
 
 
+def _checked_precision(value: object, published_at: str | None, where: str) -> Any:
+    """A known precision of a kept published_at, else None (an unknown value is dropped with a warning)."""
+    if value is None or published_at is None:
+        return None
+    if value not in PRECISIONS:
+        log.warning("%s: published_precision %r is not day|minute|second; dropped", where, str(value)[:32])
+        return None
+    return value
+
+
 def build_article(
     fields: Mapping[str, object], *, where: str, default_source: str = "", fetched_at: str | None = None
 ) -> Article:
@@ -95,6 +107,7 @@ def build_article(
     text = {name: _text_field(fields, name) for name in ARTICLE_FIELDS}
     if not text["title"].strip() and not text["body"].strip():
         raise ArticleRejected(Rejection.EMPTY, "title and body are both empty")
+    published_at = _checked_time(text["published_at"], "published_at", where)
     try:
         return Article(
             id=text["id"].strip() or article_id(text["url"], text["title"], text["body"]),
@@ -103,8 +116,9 @@ def build_article(
             body=text["body"],
             lang=text["lang"],
             source=text["source"] or default_source,
-            published_at=_checked_time(text["published_at"], "published_at", where),
+            published_at=published_at,
             fetched_at=_checked_time(text["fetched_at"], "fetched_at", where) or fetched_at or utc_now_iso(),
+            published_precision=_checked_precision(fields.get("published_precision"), published_at, where),
         )
     except ValidationError as exc:
         raise ArticleRejected(Rejection.INVALID_FIELDS, str(exc.errors()[0]["msg"])) from None
@@ -112,7 +126,9 @@ def build_article(
 
 def encode_article(article: Article, max_bytes: int) -> bytes:
     """Compact JSON for the wire, refused when larger than ``max_bytes``."""
-    encoded = orjson.dumps(article.model_dump())
+    # published_precision is optional on the wire: absent rather than null, as before the field existed.
+    omitted = {"published_precision"} if article.published_precision is None else set()
+    encoded = orjson.dumps(article.model_dump(exclude=omitted))
     if len(encoded) > max_bytes:
         raise ArticleRejected(Rejection.OVERSIZE, f"{len(encoded)} bytes > limit {max_bytes}")
     return encoded

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 
 from streams.cli.top_frame import (
+    DAY,
     HOUR,
     Counters,
     Frame,
@@ -104,9 +105,10 @@ class Sources:
         problems: list[str] = []
         clock, rows = -1, []
         try:
-            snapshot = read_snapshot(self.client, self.settings.redis_prefix, HOUR, windows=(HOUR,))
+            snapshot = read_snapshot(self.client, self.settings.redis_prefix, HOUR, windows=(HOUR, DAY))
             clock = snapshot.clock_minute
-            rows = entity_rows(snapshot.windows[HOUR], snapshot.minutes, clock, self.args.top)
+            hour, day = snapshot.windows[HOUR], snapshot.windows[DAY]
+            rows = entity_rows(hour, snapshot.minutes, clock, self.args.top, day)
         except redis.RedisError as err:
             problems.append(f"Redis {self.settings.redis_url} ({err})")
         alerts = latest_alerts(self.settings, self.args.alerts, problems)

@@ -13,10 +13,11 @@ from rich.text import Text
 
 from streams.model.alert import Alert
 from streams.model.minutes import to_seconds
-from streams.model.snapshot import top_entities
+from streams.model.precision import DAY_MINUTES
 
 SPARK = "▁▂▃▄▅▆▇█"
 HOUR = 60  # minutes of history behind each sparkline
+DAY = DAY_MINUTES  # the 24-hour column: the shortest window that holds day-precision articles
 Counters = dict[tuple[str, str], float]  # (metric family, label value) -> summed value
 
 
@@ -40,14 +41,26 @@ def minute_series(
 @dataclass(frozen=True, slots=True)
 class EntityRow:
     entity: str
-    mentions: int
+    mentions: int  # in the last hour
     series: list[int]
+    day: int = 0  # mentions in the last 24 hours, day-precision articles included
 
 
 def entity_rows(
-    hour: Mapping[str, int], minutes: Mapping[int, Mapping[str, int]], clock: int, n: int
+    hour: Mapping[str, int],
+    minutes: Mapping[int, Mapping[str, int]],
+    clock: int,
+    n: int,
+    day: Mapping[str, int] | None = None,
 ) -> list[EntityRow]:
-    return [EntityRow(e, c, minute_series(minutes, e, clock)) for e, c in top_entities(hour, hour.keys(), n)]
+    """The n entities with the most mentions in the hour, then in the day (so an entity mentioned only
+    by date-only articles still shows), ties by id."""
+    day = day or {}
+    ranked = sorted(
+        (e for e in {*hour, *day} if hour.get(e, 0) > 0 or day.get(e, 0) > 0),
+        key=lambda e: (-hour.get(e, 0), -day.get(e, 0), e),
+    )
+    return [EntityRow(e, hour.get(e, 0), minute_series(minutes, e, clock), day.get(e, 0)) for e in ranked[:n]]
 
 
 # The counters the rates table shows: (metric family as the parser names it, the label that splits it).
@@ -119,9 +132,10 @@ def entities_table(rows: list[EntityRow]) -> Table:
     table.add_column("#", justify="right")
     table.add_column("entity")
     table.add_column("1h", justify="right")
+    table.add_column("24h", justify="right")
     table.add_column("per minute, last 60 min", no_wrap=True)
     for rank, row in enumerate(rows, start=1):
-        table.add_row(str(rank), row.entity, str(row.mentions), sparkline(row.series))
+        table.add_row(str(rank), row.entity, str(row.mentions), str(row.day), sparkline(row.series))
     return table
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -24,6 +25,9 @@ class Article(BaseModel):
     source: str = ""
     published_at: str | None = None
     fetched_at: str | None = None
+    # How precisely the source stated published_at; None = not said (treated as exact). "day": the
+    # source gave a date only, so the time of day in published_at is not real (docs/producers.md).
+    published_precision: Literal["day", "minute", "second"] | None = None
 
     @model_validator(mode="after")
     def _title_or_body(self) -> Article:

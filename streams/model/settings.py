@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     ingest_port: int = 8088
     ingest_tokens: Path | None = None  # bearer token file of the http producer (producers.tokens)
 
+    # Full text of summary-only feed entries (producers rss; docs/producers.md "Full text")
+    fulltext_min_chars: int = Field(
+        default=600, ge=0
+    )  # entry text shorter than this: fetch the page; 0: never
+    fulltext_user_agent: str = "newsmon-fulltext/0.1"  # operators add a contact: "name/1.0 (+URL)"
+    fulltext_timeout_seconds: float = Field(default=15.0, gt=0)
+    fulltext_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    fulltext_per_host: int = Field(default=2, ge=1)  # concurrent page fetches per host
+    fulltext_host_delay_seconds: float = Field(default=1.0, ge=0)  # between request starts on one host
+    fulltext_max_redirects: int = Field(default=5, ge=0)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -12,8 +12,10 @@ hours ahead of another during a replay; the watermark keeps a replay an exact ba
 The window hashes hold exactly the minute buckets in (clock - W, clock]: an article is added to a
 window at once when its minute is inside it, waits in its bucket when it is ahead of the clock, and
 whole buckets enter and leave as the clock advances. So reading any window is a single HGETALL or
-HMGET however long it is. All keys of one call are derived inside the script, so this needs a single
-Redis (or a replica set), not a cluster.
+HMGET however long it is. Day-precision articles (Tally.by_day) go to day buckets keyed by the minute
+of their midnight, which only windows of a day or longer hold (streams.model.precision): the spike
+detectors' minute series never see them. All keys of one call are derived inside the script, so this
+needs a single Redis (or a replica set), not a cluster.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class Tally:
     source: str
     mentions: Mapping[str, int]
     partition: int = 0
+    # A day-precision article (streams.model.precision): counted in the day buckets, which only
+    # windows of a day or longer hold, never in the minute buckets the spike detectors read.
+    by_day: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +82,10 @@ def record_args(
     window_list = ",".join(str(w) for w in windows)
     args: list[Any] = [prefix, seen_ttl, bucket_ttl, window_list, now, idle, partitions, len(caught_up)]
     # One JSON argument for the whole batch: redis-py packs a few arguments instead of thousands.
-    tallies = [(t.article_id, t.minute, t.source or "-", t.partition, t.mentions) for t in batch]
+    tallies = [
+        (t.article_id, t.minute, t.source or "-", t.partition, t.mentions, *((1,) if t.by_day else ()))
+        for t in batch
+    ]
     args += [*caught_up, orjson.dumps(tallies, default=dict)]  # default: mentions of any Mapping type
     if spikes is not None:
         args.append(spikes)

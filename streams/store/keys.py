@@ -8,6 +8,8 @@ keys it was not given: newsmon needs a single Redis (or a replica set), not a cl
   <p>published:<article id>    a producer published this article (producers' dedupe claim)
   <p>m:<minute>                hash entity -> mentions in that minute (expires)
   <p>ms:<minute>               hash "entity\\tsource" -> mentions in that minute (expires)
+  <p>dm:<minute>, <p>dms:<minute>  the same for day-precision articles, at their midnight's minute;
+                               only windows of a day or longer hold them (streams.model.precision)
   <p>w:<W>                     hash entity -> mentions in the sliding window of W minutes
   <p>wsrc:<W>                  hash "entity\\tsource" -> mentions in window W
   <p>wd:<W>                    hash entity -> distinct sources in window W
@@ -46,6 +48,12 @@ class RedisKeys:
 
     def minute_sources(self, minute: int) -> str:
         return f"{self.prefix}ms:{minute}"
+
+    def day_minute(self, minute: int) -> str:
+        return f"{self.prefix}dm:{minute}"
+
+    def day_minute_sources(self, minute: int) -> str:
+        return f"{self.prefix}dms:{minute}"
 
     def window(self, minutes: int) -> str:
         return f"{self.prefix}w:{minutes}"

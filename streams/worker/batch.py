@@ -12,6 +12,7 @@ from streams.model.article import Article
 from streams.model.deadletter import Rejected, deadletter_record
 from streams.model.decode import decode_article, event_time
 from streams.model.minutes import minute_of
+from streams.model.precision import counts_by_day
 from streams.model.tagged import tagged_record
 from streams.spikes.evidence import names_by_entity, spike_watched
 from streams.store.counts import Tally
@@ -69,13 +70,16 @@ def tag_batch(
             )  # fmt: skip
             batch.dead.append((message.key, record))
             continue
-        batch.articles.append(tag_article(compiled, result, event_time(result, now), message))
+        at, by_day = event_time(result, now), counts_by_day(result, now)
+        batch.articles.append(tag_article(compiled, result, at, message, by_day=by_day))
     return batch
 
 
 def tag_article(
-    compiled: CompiledWatchlist, article: Article, at: datetime, message: Message
+    compiled: CompiledWatchlist, article: Article, at: datetime, message: Message, *, by_day: bool = False
 ) -> TaggedArticle:
+    """Mentions, rule alerts and spike evidence of one article; `by_day`: its event time is a date only
+    (streams.model.precision), so it is counted by day and kept out of the spike detectors' evidence."""
     rules = compiled.rules
     if rules.needs_positions:
         matches = compiled.matcher.find(article.title, article.body)
@@ -86,7 +90,7 @@ def tag_article(
     else:
         mentions = compiled.matcher.mentions(article.title, article.body)
         hits = rules.hits_mentioned(mentions.keys())
-    watched = spike_watched(compiled.spikes, mentions)
+    watched = [] if by_day else spike_watched(compiled.spikes, mentions)
     if not rules.needs_positions:
         # Rule and spike evidence name the matched names: one more scan, only when there is evidence.
         matches = compiled.matcher.find(article.title, article.body) if hits or watched else []
@@ -96,8 +100,8 @@ def tag_article(
     )
     return TaggedArticle(
         article=article,
-        tally=Tally(article.id, minute_of(at), article.source, mentions, message.partition),
-        tagged=tagged_record(article, at, mentions, [r.id for r in hits]),
+        tally=Tally(article.id, minute_of(at), article.source, mentions, message.partition, by_day),
+        tagged=tagged_record(article, at, mentions, [r.id for r in hits], by_day=by_day),
         timestamp=message.timestamp,
         rule_alerts=alerts,
         watched_names=names_by_entity(matches, watched) if watched else {},

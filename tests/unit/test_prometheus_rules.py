@@ -17,6 +17,7 @@ RUNBOOKS = ROOT / "docs" / "runbooks.md"
 EXPECTED_ALERTS = {
     "NewsmonConsumerLagGrowing", "NewsmonDeadLetters", "NewsmonWebhookFailures", "NewsmonWebhookRetrying",
     "NewsmonNoArticles", "NewsmonWorkerDown", "NewsmonNoWorkers", "NewsmonExporterDown", "NewsmonRedisDown",
+    "NewsmonFeedFailing", "NewsmonFeedSilent",
 }  # fmt: skip
 
 
@@ -32,7 +33,7 @@ def alerts() -> list[dict[str, Any]]:
 def test_promtool_check_rules(promtool: str) -> None:
     result = run(promtool, "check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass(promtool: str) -> None:

@@ -2,7 +2,7 @@
 -- KEYS: none (all keys are derived from the prefix inside the script; streams/store/keys.py).
 -- ARGV[1] prefix, [2] seen TTL s, [3] bucket TTL s, [4] windows "1,5,60,1440", [5] wall-clock now,
 -- [6] idle seconds, [7] partitions, [8] n caught-up partitions, [9..8+n] those partitions,
--- [9+n] the batch (JSON: [[id, minute, source, partition, {entity: count}], ...]),
+-- [9+n] the batch (JSON: [[id, minute, source, partition, {entity: count}[, 1 = by day]], ...]),
 -- [10+n] optional spike section spec (JSON, see spike_section.lua).
 -- Returns {clock before, clock after, fresh flags, changed entities, spike section reply or false}.
 local p = ARGV[1]
@@ -19,6 +19,10 @@ local batch = cjson.decode(ARGV[9 + caught_up])
 local clock = tonumber(redis.call('GET', p .. 'clock') or '-1')
 local before = clock
 local touched = {}
+-- Day-precision articles have no real minute: they go to the day buckets dm:/dms:<minute of their
+-- midnight>, which only windows of DAY minutes or longer hold (streams.model.precision). They never
+-- reach the minute buckets m:/ms: the spike detectors read, nor `touched`.
+local DAY = 1440
 
 -- HINCRBY that removes the field when it reaches zero, so window hashes stay small.
 local function add(key, field, by)
@@ -27,14 +31,14 @@ local function add(key, field, by)
   return value
 end
 
--- Add (sign 1) or subtract (sign -1) a whole minute bucket to/from window w.
-local function shift(w, minute, sign)
-  local counts = redis.call('HGETALL', p .. 'm:' .. minute)
+-- Add (sign 1) or subtract (sign -1) a whole minute bucket (m, ms: the bucket family) to/from window w.
+local function shift_bucket(w, m, ms, minute, sign)
+  local counts = redis.call('HGETALL', p .. m .. minute)
   for i = 1, #counts, 2 do
     add(p .. 'w:' .. w, counts[i], sign * tonumber(counts[i + 1]))
-    touched[counts[i]] = true
+    if m == 'm:' then touched[counts[i]] = true end
   end
-  local sources = redis.call('HGETALL', p .. 'ms:' .. minute)
+  local sources = redis.call('HGETALL', p .. ms .. minute)
   for i = 1, #sources, 2 do
     local count = tonumber(sources[i + 1])
     local value = add(p .. 'wsrc:' .. w, sources[i], sign * count)
@@ -42,6 +46,11 @@ local function shift(w, minute, sign)
     if sign > 0 and value == count then add(p .. 'wd:' .. w, entity, 1) end
     if sign < 0 and value == 0 then add(p .. 'wd:' .. w, entity, -1) end
   end
+end
+
+local function shift(w, minute, sign)
+  shift_bucket(w, 'm:', 'ms:', minute, sign)
+  if w >= DAY then shift_bucket(w, 'dm:', 'dms:', minute, sign) end
 end
 
 -- Move the clock forward: minutes leave each window at its old end and enter at its new end.
@@ -64,29 +73,32 @@ local newest, seen_part = {}, {}
 local fresh = {}
 for a, tally in ipairs(batch) do
   local id, minute, source, part, mentions = tally[1], tally[2], tally[3], tostring(tally[4]), tally[5]
+  local by_day = tally[6] == 1
+  local m, ms = 'm:', 'ms:'
+  if by_day then m, ms = 'dm:', 'dms:' end
   if newest[part] == nil or minute > newest[part] then newest[part] = minute end
   if redis.call('SET', p .. 'seen:' .. id, '1', 'NX', 'EX', seen_ttl) then
     fresh[a] = 1
     for entity, count in pairs(mentions) do
       local pair = entity .. '\t' .. source
-      redis.call('HINCRBY', p .. 'm:' .. minute, entity, count)
-      redis.call('HINCRBY', p .. 'ms:' .. minute, pair, count)
+      redis.call('HINCRBY', p .. m .. minute, entity, count)
+      redis.call('HINCRBY', p .. ms .. minute, pair, count)
       -- Minutes after the clock wait in their bucket until the clock reaches them.
       if minute <= clock then
         for _, w in ipairs(windows) do
-          if minute > clock - w then
+          if minute > clock - w and (w >= DAY or not by_day) then
             redis.call('HINCRBY', p .. 'w:' .. w, entity, count)
             if redis.call('HINCRBY', p .. 'wsrc:' .. w, pair, count) == count then
               redis.call('HINCRBY', p .. 'wd:' .. w, entity, 1)
             end
-            touched[entity] = true
+            if not by_day then touched[entity] = true end
           end
         end
       end
     end
     if next(mentions) ~= nil then
-      redis.call('EXPIRE', p .. 'm:' .. minute, bucket_ttl)
-      redis.call('EXPIRE', p .. 'ms:' .. minute, bucket_ttl)
+      redis.call('EXPIRE', p .. m .. minute, bucket_ttl)
+      redis.call('EXPIRE', p .. ms .. minute, bucket_ttl)
     end
   else
     fresh[a] = 0

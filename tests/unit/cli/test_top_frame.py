@@ -41,6 +41,20 @@ def test_entity_rows_rank_by_the_hour_window() -> None:
     assert [(r.entity, r.mentions, r.series[-2:]) for r in rows] == [("b", 9, [9, 0]), ("a", 4, [0, 4])]
 
 
+def test_entity_rows_then_rank_by_the_day_so_date_only_mentions_show() -> None:
+    """d is mentioned only by date-only articles (24-hour window, no minute): it still gets a row."""
+    hour = {"a": 4, "b": 4, "c": 1}
+    day = {"a": 6, "b": 9, "c": 1, "d": 500, "e": 0}
+    rows = entity_rows(hour, {CLOCK: {"a": 4}}, CLOCK, 4, day)
+    assert [(r.entity, r.mentions, r.day) for r in rows] == [
+        ("b", 4, 9),
+        ("a", 4, 6),
+        ("c", 1, 1),
+        ("d", 0, 500),
+    ]
+    assert rows[3].series == [0] * 60
+
+
 def worker_metrics_text(tagged: int, delivered: int) -> str:
     metrics = WorkerMetrics(CollectorRegistry())
     metrics.articles.labels("tagged").inc(tagged)
@@ -75,7 +89,10 @@ def test_render_one_frame() -> None:
                   starts_at=datetime(2026, 11, 21, 12, 2, tzinfo=UTC), count=37)  # fmt: skip
     frame = Frame(
         clock_minute=CLOCK,
-        entities=[EntityRow("raqqa", 13, [0] * 56 + [1, 2, 4, 8]), EntityRow("isis", 2, [2] + [0] * 59)],
+        entities=[
+            EntityRow("raqqa", 13, [0] * 56 + [1, 2, 4, 8], 513),
+            EntityRow("isis", 2, [2] + [0] * 59, 2),
+        ],
         alerts=[alert],
         totals={("newsmon_articles", "tagged"): 120.0},
         rates={("newsmon_articles", "tagged"): 2.5},
@@ -85,8 +102,8 @@ def test_render_one_frame() -> None:
     console.print(render(frame))
     lines = [line.rstrip() for line in console.export_text().splitlines()]
     assert lines[0] == "stream clock: 2025-02-19 21:20 UTC"
-    assert "│ 1 │ raqqa  │ 13 │" + " " * 57 + "▁▂▄█ │" in lines
-    assert "│ 2 │ isis   │  2 │ █" + " " * 59 + " │" in lines
+    assert "│ 1 │ raqqa  │ 13 │ 513 │" + " " * 57 + "▁▂▄█ │" in lines
+    assert "│ 2 │ isis   │  2 │   2 │ █" + " " * 59 + " │" in lines
     assert "│ 2026-11-21 12:02 │ spike │ firing │ raqqa_burst │ raqqa  │ warning  │ 37    │" in lines
     assert "│ articles │ tagged │   120 │        2.5 │" in lines
     assert lines[-1] == "unavailable: worker metrics http://w:6066/metrics (refused)"

@@ -118,7 +118,7 @@ async def test_rss_and_atom_are_published_with_text_dates_and_ids(feed_server: F
         == "اتفقت الولايات المتحدة وتركيا على تعزيز الجهود ضد داعش.\nوقال الوزير إن معركة الموصل & الرقة مستمرة."
     )
     assert ar["published_at"] == "2016-10-22T07:00:00+00:00"
-    assert ar["lang"] == "ar" and ar["source"] == "127.0.0.1"
+    assert ar["lang"] == "ar" and ar["source"] == "news.test"  # the publisher, not the feed host
     undated = by_url["http://news.test/ar/2"]
     assert undated["published_at"] is None and undated["body"] == 'نص مائل عن بغداد "اقتباس"'
     en = by_url["http://news.test/en/1#comments"]
