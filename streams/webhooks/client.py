@@ -53,8 +53,12 @@ class DeliveryResult:
 async def post_once(
     session: aiohttp.ClientSession, receiver: Receiver, msg_id: str, body: bytes, clock: Clock
 ) -> AttemptOutcome:
-    """One signed POST; network errors and timeouts come back as a retryable outcome."""
-    headers = signed_headers(msg_id, int(clock()), body, receiver.secret)
+    """One POST, signed when the receiver has a secret; network errors and timeouts come back as a
+    retryable outcome."""
+    if receiver.secret:
+        headers = signed_headers(msg_id, int(clock()), body, receiver.secret)
+    else:
+        headers = {"content-type": "application/json"}
     timeout = aiohttp.ClientTimeout(total=receiver.timeout)
     try:
         async with session.post(
@@ -91,6 +95,32 @@ async def deliver(
     """
     body = render_body(receiver, alert)
     msg_id = webhook_id(alert.id, receiver.name)
+    return await deliver_payload(
+        session,
+        receiver,
+        msg_id,
+        body,
+        limiter=limiter,
+        sleep=sleep,
+        rand=rand,
+        clock=clock,
+        on_retry=on_retry,
+    )
+
+
+async def deliver_payload(
+    session: aiohttp.ClientSession,
+    receiver: Receiver,
+    msg_id: str,
+    body: bytes,
+    *,
+    limiter: TokenBucket | None = None,
+    sleep: Sleep = asyncio.sleep,
+    rand: Callable[[], float] = random.random,
+    clock: Clock = time.time,
+    on_retry: Callable[[AttemptOutcome], None] | None = None,
+) -> DeliveryResult:
+    """POST ``body`` under ``msg_id`` with the receiver's retry policy (see ``deliver``)."""
     last = AttemptOutcome("retry", None, "not attempted")
     for attempt in range(1, receiver.max_attempts + 1):
         if limiter is not None:
