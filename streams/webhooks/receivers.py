@@ -105,14 +105,14 @@ def _load_receiver(name: Any, item: Any, env: Mapping[str, str]) -> Receiver:
         signing_key(secret)
     except ValueError as exc:
         raise ReceiverError(label, f"secret in {spec.secret_env}: {exc}") from None
-    return _receiver_from_spec(name, spec, secret)
+    return receiver_from_spec(name, spec, secret)
 
 
 def _is_id(name: str) -> bool:
     return re.match(ID_PATTERN, name) is not None
 
 
-def _receiver_from_spec(name: str, spec: ReceiverSpec, secret: str) -> Receiver:
+def receiver_from_spec(name: str, spec: ReceiverSpec, secret: str) -> Receiver:
     return Receiver(
         name=name,
         url=spec.url,
