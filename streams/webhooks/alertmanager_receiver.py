@@ -58,7 +58,7 @@ class ApiReceiver:
 
 
 def is_api_receiver(item: Any) -> bool:
-    """The dispatch for ``streams.webhooks.load_receivers`` (the hook of phase 2)."""
+    """The dispatch for ``streams.webhooks.receivers.load_receivers`` (the hook of phase 2)."""
     return isinstance(item, Mapping) and item.get("format") == FORMAT
 
 

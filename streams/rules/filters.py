@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from streams.alerts import describe_validation_error
-from streams.normalize import internal_form
-from streams.rules import Expr, RuleError, refs
+from streams.matching.normalize import internal_form
+from streams.model.alert import describe_validation_error
+from streams.rules.rule import Expr, RuleError, refs
 
 FILTER_KEYS = ("in", "min_mentions", "lang", "sources", "not_sources")
 Scope = Literal["title", "any"]
@@ -97,7 +97,7 @@ def primary_language(tag: str) -> str:
 
 
 def split_filter_keys(item: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A ``rules`` entry split into its rule keys and its filter keys (the hook for streams.rules)."""
+    """A ``rules`` entry split into its rule keys and its filter keys (the hook for streams.rules.rule)."""
     rule = {key: value for key, value in item.items() if key not in FILTER_KEYS}
     filters = {key: value for key, value in item.items() if key in FILTER_KEYS}
     return rule, filters

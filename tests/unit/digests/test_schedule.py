@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from streams.digest_schedule import (
+from streams.digests.schedule import (
     DigestError,
     DigestSchedule,
     Period,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from streams.matcher import Matcher
-from streams.rule_filters import (
+from streams.matching.matcher import Matcher
+from streams.rules.filters import (
     NO_FILTER,
     RuleFilter,
     load_rule_filter,
     split_filter_keys,
     title_token_count,
 )
-from streams.rules import RuleError, compile_positions, parse_expr, positions_of
+from streams.rules.rule import RuleError, compile_positions, parse_expr, positions_of
 
 EXPR = parse_expr("isis AND mosul")
 LABEL = "rules[0] (id 'r')"

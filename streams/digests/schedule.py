@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from streams.alerts import SpecError, SpecId, describe_validation_error, load_list_section
+from streams.model.alert import SpecError, SpecId, describe_validation_error, load_list_section
 
 Every = Literal["hourly", "daily"]
 NothingNew = Literal["skip", "send"]
