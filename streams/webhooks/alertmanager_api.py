@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -185,7 +185,3 @@ class ResendSchedule:
 
     def firing(self) -> list[Alert]:
         return [alert for alert, _ in self._firing.values()]
-
-
-def utc_from_unix(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
