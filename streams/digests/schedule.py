@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from streams.model.alert import SpecError, SpecId, describe_validation_error, load_list_section
+from streams.model.spec import SpecError, SpecId, load_list_section
+from streams.model.validation import describe_validation_error
 
 Every = Literal["hourly", "daily"]
 NothingNew = Literal["skip", "send"]

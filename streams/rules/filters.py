@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from streams.matching.normalize import internal_form
-from streams.model.alert import describe_validation_error
-from streams.rules.rule import Expr, RuleError, refs
+from streams.model.validation import describe_validation_error
+from streams.rules.expr import Expr, refs
+from streams.rules.rule import RuleError
 
 FILTER_KEYS = ("in", "min_mentions", "lang", "sources", "not_sources")
 Scope = Literal["title", "any"]
@@ -72,7 +72,8 @@ class RuleFilter:
         return source not in self.not_sources
 
     def view(self, positions: Mapping[str, Sequence[int]], title_tokens: int) -> dict[str, list[int]]:
-        """``entity → first-token indices`` that count for the rule (title first, ``title_tokens`` long)."""
+        """``entity → first-token indices`` that count for the rule; the token stream is the title's
+        ``title_tokens`` tokens, then the body's (the matcher's count: ``len(internal_form(title).split())``)."""
         seen: dict[str, list[int]] = {}
         for entity, tokens in positions.items():
             kept = [t for t in tokens if t < title_tokens] if self.scope == "title" else list(tokens)
@@ -85,11 +86,6 @@ class RuleFilter:
 
 
 NO_FILTER = RuleFilter()
-
-
-def title_token_count(title: str) -> int:
-    """How many of an article's tokens (title, then body) are the title's: the ``in: title`` cut."""
-    return len(internal_form(title).split())
 
 
 def primary_language(tag: str) -> str:

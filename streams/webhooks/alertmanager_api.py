@@ -1,19 +1,22 @@
-"""Alertmanager API v2 bodies (``POST /api/v2/alerts``) from newsmon alerts, and the re-send schedule of firing spikes."""
+"""Alertmanager API v2 bodies (``POST /api/v2/alerts``) from newsmon alerts, their targets, and the re-send schedule of firing spikes."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from streams.model.alert import Alert, Evidence
-from streams.rules.rule import And, Expr, Near, Not, Or, Ref
 from streams.webhooks.bodies import alert_labels, fingerprint, rfc3339, summary
+from streams.webhooks.receivers import Receiver
 
 ELLIPSIS = "…"
+API_PATH = "/api/v2/alerts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,22 +39,6 @@ class ApiPolicy:
 
 
 # --- labels and annotations ----------------------------------------------------------------------------
-
-
-def rule_subject(expr: Expr) -> str | None:
-    """The entity a rule alert is about: the first entity written outside a NOT.
-
-    Inhibition matches on ``entity``, so a rule alert needs one; ``isis NEAR/8 mosul`` is about isis.
-    """
-    match expr:
-        case Ref(entity=entity):
-            return entity
-        case Not():
-            return None
-        case And(operands=operands) | Or(operands=operands):
-            return next((s for s in map(rule_subject, operands) if s is not None), None)
-        case Near(left=left):
-            return left.entity
 
 
 def api_labels(alert: Alert, entity: str | None = None) -> dict[str, str]:
@@ -142,9 +129,28 @@ def api_body(
     now: datetime,
     entities: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The JSON array to POST; ``entities`` maps rule ids to their subject (see ``rule_subject``)."""
+    """The JSON array to POST; ``entities`` maps rule ids to their subject (``streams.rules.subject.rule_subject``)."""
     subjects = entities or {}
     return orjson.dumps([api_alert(a, policy, now, subjects.get(a.rule_id)) for a in alerts])
+
+
+# --- where and under which id -------------------------------------------------------------------------
+
+
+def api_targets(receiver: Receiver, base_urls: Sequence[str]) -> list[Receiver]:
+    """One receiver per Alertmanager, named ``<receiver>@<host:port>``, posting to its API v2."""
+    return [
+        replace(receiver, name=f"{receiver.name}@{urlsplit(base).netloc}", url=base.rstrip("/") + API_PATH)
+        for base in base_urls
+    ]
+
+
+def batch_id(alerts: Iterable[Alert], posted_at: float) -> str:
+    """The webhook-id of one post: its alert ids and when it was built (a re-send is a new post)."""
+    digest = hashlib.sha256(f"{posted_at:.3f}".encode())
+    for alert in alerts:
+        digest.update(b"\x1f" + alert.id.encode())
+    return "am-" + digest.hexdigest()[:32]
 
 
 # --- re-sending firing spikes --------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, StringConstraints, ValidationError, field_validator
 
-from streams.model.alert import describe_validation_error, parse_duration
-from streams.webhooks.alertmanager_api import ApiPolicy
-from streams.webhooks.alertmanager_client import api_targets
+from streams.model.spec import parse_duration
+from streams.model.validation import describe_validation_error
+from streams.webhooks.alertmanager_api import ApiPolicy, api_targets
 from streams.webhooks.receivers import Receiver, ReceiverError, ReceiverSpec, receiver_from_spec
 from streams.webhooks.signing import signing_key
 

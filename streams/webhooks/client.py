@@ -1,11 +1,11 @@
-"""Delivering one alert to one receiver over HTTP: sign, post, retry, report (aiohttp)."""
+"""Delivering over HTTP: one alert to one receiver, or one body to several at once; sign, post, retry, report (aiohttp)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -139,3 +139,42 @@ async def deliver_payload(
     return DeliveryResult(
         receiver.name, msg_id, "failed_permanent", receiver.max_attempts, last.status, error
     )
+
+
+async def post_to_all(
+    session: aiohttp.ClientSession,
+    targets: Sequence[Receiver],
+    msg_id: str,
+    body: bytes,
+    *,
+    limiters: Mapping[str, TokenBucket] | None = None,
+    sleep: Sleep = asyncio.sleep,
+    rand: Callable[[], float] = random.random,
+    clock: Clock = time.time,
+    on_retry: Callable[[str, AttemptOutcome], None] | None = None,
+) -> list[DeliveryResult]:
+    """POST the same body to every target at once, each retried on its own; one result per target.
+
+    A target that is down does not hold the others back; its result says ``failed_permanent``
+    once its attempts run out (dead-letter it like a webhook delivery).
+    """
+    buckets = limiters or {}
+
+    def hook(name: str) -> Callable[[AttemptOutcome], None] | None:
+        return None if on_retry is None else lambda outcome: on_retry(name, outcome)
+
+    deliveries = [
+        deliver_payload(
+            session,
+            target,
+            msg_id,
+            body,
+            limiter=buckets.get(target.name),
+            sleep=sleep,
+            rand=rand,
+            clock=clock,
+            on_retry=hook(target.name),
+        )
+        for target in targets
+    ]
+    return list(await asyncio.gather(*deliveries))

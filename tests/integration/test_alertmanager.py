@@ -24,9 +24,8 @@ import yaml
 from aiohttp import web
 
 from streams.model.alert import Alert, Evidence, Severity, Status, rule_alert_id, spike_alert_id
-from streams.webhooks.alertmanager_api import ApiPolicy, ResendSchedule, api_body
-from streams.webhooks.alertmanager_client import api_targets, batch_id, post_to_all
-from streams.webhooks.client import DeliveryResult
+from streams.webhooks.alertmanager_api import ApiPolicy, ResendSchedule, api_body, api_targets, batch_id
+from streams.webhooks.client import DeliveryResult, post_to_all
 from streams.webhooks.receivers import Receiver
 from tests.reliability.faults import stack
 

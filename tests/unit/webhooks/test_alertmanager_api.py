@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from streams.model.alert import Alert, Evidence, Status, rule_alert_id, spike_alert_id
-from streams.rules.rule import parse_expr
 from streams.webhooks.alertmanager_api import (
     ApiPolicy,
     ResendSchedule,
@@ -17,7 +16,6 @@ from streams.webhooks.alertmanager_api import (
     bounded_evidence,
     cut_utf8,
     ends_at,
-    rule_subject,
 )
 
 START = datetime(2016, 10, 22, 9, 30, tzinfo=UTC)  # stream time: a replayed day
@@ -65,13 +63,6 @@ def spike(status: Status, ended: datetime | None = None) -> Alert:
         window="5m",
         evidence=[evidence(1)],
     )
-
-
-def test_rule_subject_is_the_first_entity_outside_a_not() -> None:
-    assert rule_subject(parse_expr("isis NEAR/8 mosul AND NOT baghdad")) == "isis"
-    assert rule_subject(parse_expr("NOT baghdad AND mosul")) == "mosul"
-    assert rule_subject(parse_expr("(raqqa OR isis) AND mosul")) == "raqqa"
-    assert rule_subject(parse_expr("mosul NEAR/3 isis")) == "mosul"
 
 
 def test_rule_alert_labels_carry_the_given_entity_and_the_article() -> None:

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from streams.model.alert import Alert
 from streams.webhooks import verify
-from streams.webhooks.alertmanager_client import API_PATH, api_targets, batch_id, post_to_all
+from streams.webhooks.alertmanager_api import API_PATH, api_targets, batch_id
+from streams.webhooks.client import post_to_all
 from streams.webhooks.receivers import Receiver
 
 SECRET = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM="
