@@ -19,6 +19,9 @@ keys it was not given: newsmon needs a single Redis (or a replica set), not a cl
   <p>spike:firing              set of "detector\\tentity" pairs currently firing
   <p>ev:<entity>               list: recent evidence of spike-watched entities (newest first)
   <p>delivered:<webhook-id>    a webhook delivery succeeded (redeliveries are not sent twice)
+  <p>amresend:<receiver>       hash label fingerprint -> a firing spike posted to an alertmanager_api
+                               receiver and when (wall clock): what to re-send until it resolves
+  <p>amresend:<receiver>:turn  a worker's turn to re-send (SET NX with a TTL: one worker per interval)
 """
 
 from __future__ import annotations
@@ -74,3 +77,9 @@ class RedisKeys:
 
     def delivered(self, webhook_id: str) -> str:
         return f"{self.prefix}delivered:{webhook_id}"
+
+    def am_resend(self, receiver: str) -> str:
+        return f"{self.prefix}amresend:{receiver}"
+
+    def am_resend_turn(self, receiver: str) -> str:
+        return f"{self.prefix}amresend:{receiver}:turn"

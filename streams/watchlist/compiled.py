@@ -12,7 +12,7 @@ from streams.rules.rule import RuleSet, load_rules
 from streams.spikes.detector import SpikeDetector
 from streams.spikes.spec import load_spikes
 from streams.watchlist.file import Watchlist, WatchlistError, load_watchlist
-from streams.webhooks.receivers import Receiver, load_receivers
+from streams.webhooks.alertmanager_receiver import AnyReceiver, load_receiver_section
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class CompiledWatchlist:
     matcher: Matcher
     rules: RuleSet
     spikes: tuple[SpikeDetector, ...]
-    receivers: Mapping[str, Receiver]
+    receivers: Mapping[str, AnyReceiver]
 
     @property
     def entity_ids(self) -> list[str]:
@@ -36,7 +36,7 @@ def compile_watchlist(path: Path, env: Mapping[str, str] | None = None) -> Compi
     watchlist = load_watchlist(path)
     ids = [entity.id for entity in watchlist.entities]
     try:
-        receivers = load_receivers(watchlist.webhooks, env if env is not None else os.environ)
+        receivers = load_receiver_section(watchlist.webhooks, env if env is not None else os.environ)
         rules = load_rules(watchlist.rules, ids, receivers)
         spikes = load_spikes(watchlist.spikes, ids, receivers)
     except ValueError as err:

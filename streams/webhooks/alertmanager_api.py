@@ -191,3 +191,38 @@ class ResendSchedule:
 
     def firing(self) -> list[Alert]:
         return [alert for alert, _ in self._firing.values()]
+
+
+# --- the schedule's state, as stored (streams.store.resend) ----------------------------------------
+
+
+def resend_field(alert: Alert) -> str:
+    """The alert's label fingerprint: a firing spike and its resolution share it."""
+    return fingerprint(alert_labels(alert))
+
+
+def resend_value(alert: Alert, posted_at: float) -> bytes:
+    return orjson.dumps({"posted_at": posted_at, "alert": alert.model_dump(mode="json")})
+
+
+def resend_changes(alerts: Iterable[Alert], posted_at: float) -> tuple[dict[str, bytes], list[str]]:
+    """What a post changes in the stored schedule: firing spikes to (re)record, resolved ones to drop."""
+    firing: dict[str, bytes] = {}
+    resolved: list[str] = []
+    for alert in alerts:
+        if alert.kind != "spike":
+            continue
+        if alert.status == "firing":
+            firing[resend_field(alert)] = resend_value(alert, posted_at)
+        else:
+            resolved.append(resend_field(alert))
+    return firing, resolved
+
+
+def schedule_from_entries(entries: Mapping[str, bytes], interval: float) -> ResendSchedule:
+    """The schedule a worker (perhaps just restarted) reads back from the stored entries."""
+    schedule = ResendSchedule(interval)
+    for value in entries.values():
+        stored = orjson.loads(value)
+        schedule.posted([Alert.model_validate(stored["alert"])], float(stored["posted_at"]))
+    return schedule

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, StringConstraints, ValidationError, field_validator
 
-from streams.model.spec import parse_duration
+from streams.model.spec import ID_PATTERN, parse_duration
 from streams.model.validation import describe_validation_error
 from streams.webhooks.alertmanager_api import ApiPolicy, api_targets
-from streams.webhooks.receivers import Receiver, ReceiverError, ReceiverSpec, receiver_from_spec
+from streams.webhooks.receivers import (
+    Receiver,
+    ReceiverError,
+    ReceiverSpec,
+    load_receivers,
+    receiver_from_spec,
+)
 from streams.webhooks.signing import signing_key
 
 FORMAT = "alertmanager_api"
@@ -57,9 +64,42 @@ class ApiReceiver:
     policy: ApiPolicy
 
 
+AnyReceiver = Receiver | ApiReceiver
+
+
 def is_api_receiver(item: Any) -> bool:
-    """The dispatch for ``streams.webhooks.receivers.load_receivers`` (the hook of phase 2)."""
+    """Entries of the ``webhooks`` section that ``load_receiver_section`` loads as ``alertmanager_api``."""
     return isinstance(item, Mapping) and item.get("format") == FORMAT
+
+
+def load_receiver_section(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, AnyReceiver]:
+    """The whole ``webhooks`` section in file order: webhooks and Slack via ``load_receivers``,
+    ``format: alertmanager_api`` entries as ApiReceivers."""
+    plain = load_receivers(
+        {name: item for name, item in raw.items() if not is_api_receiver(item)}
+        if isinstance(raw, Mapping)
+        else raw,
+        env,
+    )
+    loaded: dict[str, AnyReceiver] = {}
+    for name, item in raw.items():
+        loaded[name] = plain[name] if name in plain else load_api_receiver(_checked_name(name), item, env)
+    return loaded
+
+
+def _checked_name(name: Any) -> str:
+    if not isinstance(name, str) or re.fullmatch(ID_PATTERN, name) is None:
+        raise ReceiverError(f"webhooks[{name!r}]", "receiver names are [a-z0-9_-]+")
+    return name
+
+
+def delivery_names(receivers: Mapping[str, AnyReceiver]) -> list[str]:
+    """The ``receiver`` label values of the delivery metrics: a webhook's name, and
+    ``<name>@<host:port>`` for each Alertmanager of an ``alertmanager_api`` receiver."""
+    names: list[str] = []
+    for name, receiver in receivers.items():
+        names += [t.name for t in receiver.targets] if isinstance(receiver, ApiReceiver) else [name]
+    return names
 
 
 def load_api_receiver(name: str, item: Mapping[str, Any], env: Mapping[str, str]) -> ApiReceiver:

@@ -16,6 +16,7 @@ from streams.store.client import RedisRetry, connect
 from streams.store.counts import RollingCounts
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.watchlist.reload import WatchlistReloader
+from streams.webhooks.alertmanager_receiver import delivery_names
 from streams.worker.agents import install_agents
 from streams.worker.delivery_step import DeliveryStep
 from streams.worker.faust_shims import DirectDrainTransport, started_producer
@@ -123,7 +124,7 @@ def watchlist_reloader(path: Path, metrics: WorkerMetrics) -> WatchlistReloader[
 
     def announce(compiled: CompiledWatchlist) -> None:
         metrics.watch_entities(compiled.entity_ids)
-        metrics.watch_receivers(compiled.receivers)
+        metrics.watch_receivers(delivery_names(compiled.receivers))
         log.info("watchlist %s: %d entities, %d rules, %d spike detectors, %d receivers", path,
                  len(compiled.entity_ids), len(compiled.rules.rules), len(compiled.spikes),
                  len(compiled.receivers))  # fmt: skip
