@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from streams.model.validation import describe_validation_error
+from streams.rules.error import RuleError
 from streams.rules.expr import Expr, refs
-from streams.rules.rule import RuleError
 
 FILTER_KEYS = ("in", "min_mentions", "lang", "sources", "not_sources")
 Scope = Literal["title", "any"]
