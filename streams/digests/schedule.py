@@ -15,7 +15,6 @@ from streams.model.spec import SpecError, SpecId, load_list_section
 from streams.model.validation import describe_validation_error
 
 Every = Literal["hourly", "daily"]
-NothingNew = Literal["skip", "send"]
 MAX_PERIODS_PER_ADVANCE = 10_000  # a clock jump over more periods than this is an error, not a loop
 
 
@@ -96,7 +95,7 @@ class DigestSpec(BaseModel):
     entities: list[str] | Literal["*"] | None = None
     rules: list[str] | None = None
     top: StrictInt = Field(default=5, ge=1, le=50)
-    nothing_new: NothingNew = "skip"
+    send_empty: bool = False  # an empty period sends an explicit "nothing new" digest
     webhooks: list[str] | None = None
 
     @field_validator("at")
@@ -139,7 +138,7 @@ class Digest:
     entities: frozenset[str] | None
     rules: tuple[str, ...]
     top: int
-    nothing_new: NothingNew
+    send_empty: bool
     receivers: tuple[str, ...]
 
 
@@ -193,7 +192,7 @@ def _compile(
         entities=covered,
         rules=tuple(spec.rules or ()),
         top=spec.top,
-        nothing_new=spec.nothing_new,
+        send_empty=spec.send_empty,
         receivers=tuple(sorted(receivers)) if spec.webhooks is None else tuple(spec.webhooks),
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.digests.schedule import Digest, load_digests
 from streams.matching.matcher import Matcher
 from streams.rules.rule import RuleSet, load_rules
 from streams.spikes.detector import SpikeDetector
@@ -25,6 +26,7 @@ class CompiledWatchlist:
     rules: RuleSet
     spikes: tuple[SpikeDetector, ...]
     receivers: Mapping[str, AnyReceiver]
+    digests: tuple[Digest, ...] = ()
 
     @property
     def entity_ids(self) -> list[str]:
@@ -39,7 +41,8 @@ def compile_watchlist(path: Path, env: Mapping[str, str] | None = None) -> Compi
         receivers = load_receiver_section(watchlist.webhooks, env if env is not None else os.environ)
         rules = load_rules(watchlist.rules, ids, receivers)
         spikes = load_spikes(watchlist.spikes, ids, receivers)
+        digests = load_digests(watchlist.digests, ids, [rule.id for rule in rules.rules], receivers)
     except ValueError as err:
         raise WatchlistError(f"{path}: {err}") from err
     matcher = watchlist.matcher()
-    return CompiledWatchlist(watchlist, matcher, rules, tuple(spikes), receivers)
+    return CompiledWatchlist(watchlist, matcher, rules, tuple(spikes), receivers, digests)

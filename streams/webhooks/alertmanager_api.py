@@ -103,7 +103,7 @@ def ends_at(alert: Alert, policy: ApiPolicy, now: datetime) -> datetime:
     Rule alerts end ``rule_ttl`` after posting; firing spikes ``firing_ttl`` after each re-send; a
     resolved spike at its resolution (stream time), but no later than now, so that it is resolved.
     """
-    if alert.kind == "rule":
+    if alert.kind in ("rule", "digest"):  # events
         end = now + timedelta(seconds=policy.rule_ttl)
     elif alert.status == "firing":
         end = now + timedelta(seconds=policy.firing_ttl)

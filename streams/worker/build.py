@@ -19,6 +19,7 @@ from streams.watchlist.reload import WatchlistReloader
 from streams.webhooks.alertmanager_receiver import delivery_names
 from streams.worker.agents import install_agents
 from streams.worker.delivery_step import DeliveryStep
+from streams.worker.digest_step import DigestStep
 from streams.worker.faust_shims import DirectDrainTransport, started_producer
 from streams.worker.kafka import faust_credentials
 from streams.worker.metrics import WorkerMetrics
@@ -89,6 +90,7 @@ def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry)
     tag = TagStep(
         compiled=lambda: watchlist.current, counter=counts, outbox=outbox, metrics=metrics,
         max_bytes=settings.max_article_bytes, retrying=retrying, spikes=spikes,
+        digests=DigestStep(store, settings.redis_prefix, publish=outbox.publish_alerts),
     )  # fmt: skip
     delivery = DeliveryStep(
         compiled=lambda: watchlist.current, client=store, prefix=settings.redis_prefix, metrics=metrics,

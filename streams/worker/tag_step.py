@@ -16,6 +16,7 @@ from streams.store.client import RedisRetry
 from streams.store.counts import Recorded, RollingCounts
 from streams.watchlist.compiled import CompiledWatchlist
 from streams.worker.batch import Batch, Message, tag_batch
+from streams.worker.digest_step import DigestStep
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Outbox, Record, alert_records
 from streams.worker.spike_step import SpikeStep
@@ -34,6 +35,7 @@ class TagStep:
         max_bytes: int,
         retrying: RedisRetry,
         spikes: SpikeStep | None = None,
+        digests: DigestStep | None = None,
     ) -> None:
         self.compiled = compiled
         self.counter = counter
@@ -42,6 +44,7 @@ class TagStep:
         self.max_bytes = max_bytes
         self.retrying = retrying
         self.spikes = spikes
+        self.digests = digests
         # Counting and spike evaluation happen in clock order: a batch and the idle-clock timer must
         # not interleave, or a detector could step over minutes evaluated by the other.
         self._clock_lock = asyncio.Lock()
@@ -54,6 +57,7 @@ class TagStep:
         async with self._clock_lock:
             recorded = await self.retrying(lambda: self.counter.record(batch.tallies, spikes=spikes))
             batch.spike_alerts = await self.spike_alerts(compiled, recorded)
+            await self.digest(compiled, recorded, batch)
         await self.publish(batch)
         self.observe(batch, recorded, started)
         return batch
@@ -75,6 +79,15 @@ class TagStep:
             return []
         return await self.retrying(lambda: spikes.evaluate(compiled, recorded))
 
+    async def digest(self, compiled: CompiledWatchlist, recorded: Recorded, batch: Batch) -> None:
+        """Tally the batch for the digests, then publish those of the periods the clock closed."""
+        digests = self.digests
+        if digests is None or not compiled.digests:
+            return
+        await self.retrying(lambda: digests.record(compiled, batch, recorded.fresh))
+        sent = await self.retrying(lambda: digests.advance(compiled, recorded.clock_minute))
+        self.metrics.alerts.labels("digest").inc(len(sent))
+
     async def tick(self, caught_up: Sequence[int] = ()) -> None:
         """Let the clock pass idle partitions, and raise or resolve the spikes that follow."""
         compiled = self.compiled()
@@ -82,6 +95,7 @@ class TagStep:
         async with self._clock_lock:
             recorded = await self.retrying(lambda: self.counter.tick(caught_up=caught_up, spikes=spikes))
             alerts = await self.spike_alerts(compiled, recorded)
+            await self.digest(compiled, recorded, Batch())
         self.observe_clock(recorded)
         self.metrics.alerts.labels("spike").inc(len(alerts))
 

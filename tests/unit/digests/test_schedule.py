@@ -111,8 +111,8 @@ def test_load_digests_with_defaults() -> None:
     (digest,) = load_digests([{"id": "daily_iraq", "at": "08:00", "tz": "Asia/Baghdad", "entities": ["isis"]}],
                              ENTITIES, RULES, RECEIVERS)  # fmt: skip
     assert digest.schedule == BAGHDAD_8
-    assert (digest.entities, digest.rules, digest.top, digest.nothing_new, digest.receivers) == (
-        frozenset({"isis"}), (), 5, "skip", ("chat", "ops"),
+    assert (digest.entities, digest.rules, digest.top, digest.send_empty, digest.receivers) == (
+        frozenset({"isis"}), (), 5, False, ("chat", "ops"),
     )  # fmt: skip
     (every,) = load_digests(
         [{"id": "h", "every": "hourly", "entities": "*", "webhooks": ["ops"]}], ENTITIES, RULES, RECEIVERS
@@ -136,8 +136,8 @@ def test_load_digests_with_defaults() -> None:
         ({"id": "d", "every": "weekly", "entities": "*"}, "every: Input should be 'hourly' or 'daily'"),
         ({"id": "d", "top": 0, "entities": "*"}, "top: Input should be greater than or equal to 1"),
         (
-            {"id": "d", "nothing_new": "always", "entities": "*"},
-            "nothing_new: Input should be 'skip' or 'send'",
+            {"id": "d", "send_empty": "always", "entities": "*"},
+            "send_empty: Input should be a valid boolean, unable to interpret input",
         ),
         ({"id": "d", "entity": ["isis"]}, "unknown key 'entity'"),
     ],
