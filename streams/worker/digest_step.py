@@ -8,21 +8,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 
 from streams.digests.build import EVIDENCE_PER_SUBJECT, PeriodTally, build_digest, subjects
-from streams.digests.schedule import Digest, digest_id
+from streams.digests.schedule import Digest, Period, digest_id
 from streams.model.alert import Alert, Evidence
 from streams.model.minutes import to_seconds
 from streams.store.digests import DigestStore, RawTally, TallyRecord
 from streams.watchlist.compiled import CompiledWatchlist
-from streams.worker.batch import Batch
+from streams.worker.batch import Batch, TaggedArticle
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Sequence[Alert]], Awaitable[Any]]
 
 
 class DigestStep:
-    def __init__(self, client: Any, prefix: str, publish: Publish) -> None:
+    """Runs inside the tag step's clock lock: a batch is tallied before the clock it moved closes periods."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, publish: Publish) -> None:
         self.store = DigestStore(client, prefix, keep_evidence=EVIDENCE_PER_SUBJECT)
         self.publish = publish
 
@@ -55,7 +58,7 @@ class DigestStep:
                     published.append(alert)
         return published
 
-    async def close(self, digest: Digest, period: Any) -> Alert | None:
+    async def close(self, digest: Digest, period: Period) -> Alert | None:
         ident = digest_id(digest.id, period)
         if await self.store.published(ident):
             return None
@@ -76,17 +79,18 @@ class DigestStep:
         return alert
 
 
-def tally_records(digests: Sequence[Digest], tagged: Any) -> list[TallyRecord]:
+def tally_records(digests: Sequence[Digest], tagged: TaggedArticle) -> list[TallyRecord]:
     """One article's lines in every digest that covers something it mentions or matched."""
     article = tagged.article
     at = datetime.fromtimestamp(to_seconds(tagged.tally.minute), UTC)
     rule_hits = [alert.rule_id for alert in tagged.rule_alerts]
-    evidence = orjson.dumps(Evidence.from_article(article, []).model_dump(mode="json"))
+    evidence = b""
     records: list[TallyRecord] = []
     for digest in digests:
         lines = subjects(digest, tagged.tally.mentions, rule_hits)
         if not lines:
             continue
+        evidence = evidence or orjson.dumps(Evidence.from_article(article, []).model_dump(mode="json"))
         start = int(digest.schedule.period_containing(at).start.timestamp())
         records += [
             TallyRecord(digest.id, start, subject, count, article.source, evidence)
