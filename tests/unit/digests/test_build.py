@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from streams.digests.build import PeriodTally, build_digest, subjects, top_subjects
 from streams.digests.schedule import digest_id, load_digests
 from streams.model.alert import Evidence
+from streams.webhooks.alertmanager_api import ApiPolicy, api_alert
+from streams.webhooks.bodies import alertmanager_body, slack_body
 
 (DAILY,) = load_digests([{"id": "daily", "entities": ["isis", "mosul", "baghdad"], "rules": ["r"], "top": 2}],
                         {"isis", "mosul", "baghdad", "turkey"}, {"r"}, {"ops"})  # fmt: skip
@@ -71,3 +73,18 @@ def test_the_same_digest_and_period_give_the_same_id_in_every_replay() -> None:
     later = DAILY.schedule.period_containing(datetime(2026, 11, 21, 0, 0, tzinfo=UTC))
     assert digest_id("daily", PERIOD) == digest_id("daily", DAILY.schedule.period_containing(PERIOD.start))
     assert len({digest_id("daily", PERIOD), digest_id("daily", later), digest_id("other", PERIOD)}) == 3
+
+
+def test_a_digest_goes_through_every_receiver_format() -> None:
+    tally = PeriodTally(mentions={"isis": 2}, articles={"isis": 1}, sources={"isis": {"s1": 1}},
+                        evidence={"isis": [evidence("a1")]})  # fmt: skip
+    alert = build_digest(DAILY, PERIOD, tally)
+    assert alert is not None
+    webhook = alertmanager_body(alert, "ops")
+    assert webhook["newsmon"]["digest"]["entries"][0]["subject"] == "isis"
+    assert webhook["alerts"][0]["annotations"]["summary"] == "daily 2026-11-20 UTC: isis 2"
+    assert slack_body(alert)["text"] == "[FIRING] info: daily 2026-11-20 UTC: isis 2\n• t a1 (s1)"
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    posted = api_alert(alert, ApiPolicy(rule_ttl=600), now)
+    assert (posted["labels"]["newsmon_kind"], posted["labels"]["alertname"]) == ("digest", "daily")
+    assert (posted["startsAt"], posted["endsAt"]) == ("2026-11-20T00:00:00Z", "2027-01-01T00:10:00Z")

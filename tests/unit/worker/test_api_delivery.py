@@ -129,6 +129,16 @@ class Clock:
         return self.now
 
 
+STEPS: list[DeliveryStep] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_sessions() -> AsyncIterator[None]:
+    yield
+    while STEPS:
+        await STEPS.pop().close()
+
+
 def make_step(
     compiled: CompiledWatchlist, redis: FakeRedis, clock: Clock
 ) -> tuple[DeliveryStep, list[dict[str, Any]], WorkerMetrics]:
@@ -143,6 +153,7 @@ def make_step(
         send_dead=send_dead, retrying=once, deadletter_source="news.alerts", delivered_ttl=600,
     )  # fmt: skip
     step.api.clock = clock
+    STEPS.append(step)
     return step, dead, metrics
 
 
