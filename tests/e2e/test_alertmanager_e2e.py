@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,22 @@ import pytest
 import yaml
 
 from streams.model.settings import Settings
-from tests.e2e.harness import RULE, SAMPLE, Pipeline, base_watchlist, sample_articles, sample_expected
+from tests.e2e.harness import (
+    RULE,
+    SAMPLE,
+    SPIKE,
+    Pipeline,
+    base_watchlist,
+    lines_of,
+    sample_articles,
+    sample_expected,
+)
 from tests.e2e.test_pipeline import rule_hits
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "ops" / "alertmanager" / "alertmanager.yml"
+BURST_CUT = datetime(2026, 11, 21, 12, 6, tzinfo=UTC)
 TITLE_RULE = {"id": "raqqa_title", "expr": "raqqa", "in": "title", "severity": "warning"}
 
 
@@ -179,3 +191,85 @@ def test_the_replays_rule_alerts_reach_the_receiver_grouped_as_routed(
     assert 50 <= len(named) <= in_title
     assert named <= {aid for aid, mentions in expected["articles"].items() if "raqqa" in mentions}
     assert max(len(body["alerts"]) for _, body in seen.received) == 50
+
+
+@dataclass
+class FakeAlertmanager:
+    """An Alertmanager API stand-in: every POST /api/v2/alerts body, with its wall arrival time."""
+
+    posts: list[tuple[float, list[dict[str, Any]]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def spike_posts(self) -> list[tuple[float, dict[str, Any]]]:
+        with self.lock:
+            return [
+                (at, a) for at, body in self.posts for a in body if a["labels"]["newsmon_kind"] == "spike"
+            ]
+
+
+@pytest.fixture
+def fake_alertmanager() -> Iterator[tuple[FakeAlertmanager, str]]:
+    seen = FakeAlertmanager()
+
+    class Api(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with seen.lock:
+                seen.posts.append((time.time(), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield seen, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_firing_spike_is_re_sent_across_a_worker_restart_until_its_resolution(
+    stack_settings: Settings, stack_dir: Path, tmp_path: Path, fake_alertmanager: tuple[FakeAlertmanager, str]
+) -> None:
+    seen, url = fake_alertmanager
+    watchlist = base_watchlist({"rules": [], "spikes": [{**SPIKE, "webhooks": ["am"]}]})
+    watchlist["webhooks"] = {"am": {"format": "alertmanager_api", "urls": [url], "resend_interval": "1s"}}
+    pipeline = Pipeline(stack_settings, tmp_path, stack_dir, watchlist)
+    articles = sample_articles()
+    # Up to 12:06 on the 21st: the planted burst has fired (12:02) and nothing resolves it yet.
+    before = [a for a in articles if datetime.fromisoformat(a["published_at"]) < BURST_CUT]
+    after = articles[len(before) :]
+    try:
+        pipeline.start_worker()
+        pipeline.produce("replay", "-", "--no-progress", "--metrics-port", "0", stdin=lines_of(before))
+        pipeline.wait(lambda: len(seen.spike_posts()) >= 3, 240, "the firing spike posted and re-sent twice")
+        firing = [a for _, a in seen.spike_posts()]
+        assert {a["labels"]["entity"] for a in firing} == {"raqqa"} and len(
+            {json.dumps(a["labels"]) for a in firing}
+        ) == 1
+        assert all(a["endsAt"] > a["startsAt"] for a in firing)
+
+        pipeline.stop_worker()
+        stopped = len(seen.spike_posts())
+        time.sleep(3)
+        assert len(seen.spike_posts()) == stopped  # nobody re-sends while no worker runs
+        pipeline.start_worker("w2")
+        pipeline.wait(lambda: len(seen.spike_posts()) >= stopped + 2, 60, "re-sends by the restarted worker")
+
+        pipeline.produce("replay", "-", "--no-progress", "--metrics-port", "0", stdin=lines_of(after))
+        pipeline.wait(
+            lambda: seen.spike_posts()[-1][1]["endsAt"] == "2026-11-21T12:15:00Z", 240, "the resolution"
+        )
+        resolved = len(seen.spike_posts())
+        time.sleep(3)
+        assert len(seen.spike_posts()) == resolved  # resolved: no more re-sends
+        gaps = [
+            b - a
+            for (a, _), (b, _) in zip(
+                seen.spike_posts()[:stopped], seen.spike_posts()[1:stopped], strict=False
+            )
+        ]
+        print(f"re-send gaps (s): {[round(g, 2) for g in gaps]}; posts: {resolved}")
+    finally:
+        pipeline.close()
