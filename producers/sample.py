@@ -161,8 +161,8 @@ def compose_title(lang: str, mentions: Counter[str], rng: random.Random) -> tupl
 
 def make_article(
     number: int, published: datetime, rng: random.Random, forced: str | None = None
-) -> tuple[dict[str, object], Counter[str]]:
-    """One synthetic article (Article JSON fields) and its true mention counts."""
+) -> tuple[dict[str, object], Counter[str], Counter[str]]:
+    """One synthetic article (Article JSON fields), its true mention counts, and those in its title."""
     lang = rng.choice(("ar", "en"))
     mentions = pick_entities(rng, forced)
     target_bytes = int(rng.triangular(800, 4000, 1000))
@@ -180,7 +180,7 @@ def make_article(
         "published_at": local.isoformat(),
         "fetched_at": (local + timedelta(seconds=rng.randint(5, 600))).isoformat(),
     }
-    return article, mentions + in_title
+    return article, mentions + in_title, in_title
 
 
 def publication_times(count: int, rng: random.Random) -> Iterator[tuple[datetime, str | None]]:
@@ -202,16 +202,21 @@ def minute_bucket(published_at: str) -> str:
     return datetime.fromisoformat(published_at).astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def expected_counts(articles: list[tuple[dict[str, object], Counter[str]]]) -> dict[str, object]:
-    """expected.json: per-article mentions, totals per entity and per (entity, UTC minute), the burst."""
+def expected_counts(
+    articles: list[tuple[dict[str, object], Counter[str], Counter[str]]],
+) -> dict[str, object]:
+    """expected.json: per-article mentions, totals per entity and per (entity, UTC minute), the
+    articles naming each entity in their title (a rule with ``in: title``), the burst."""
     per_article: dict[str, dict[str, int]] = {}
     totals: Counter[str] = Counter()
+    titles: Counter[str] = Counter()
     per_minute: dict[str, Counter[str]] = defaultdict(Counter)
     burst_mentions = 0
     burst_end = BURST_START + timedelta(minutes=BURST_MINUTES)
-    for article, mentions in articles:
+    for article, mentions, in_title in articles:
         per_article[str(article["id"])] = dict(sorted(mentions.items()))
         totals.update(mentions)
+        titles.update(in_title.keys())
         published = str(article["published_at"])
         for entity, n in mentions.items():
             per_minute[entity][minute_bucket(published)] += n
@@ -222,6 +227,7 @@ def expected_counts(articles: list[tuple[dict[str, object], Counter[str]]]) -> d
         "articles": per_article,
         "totals": dict(sorted(totals.items())),
         "per_minute": {entity: dict(sorted(c.items())) for entity, c in sorted(per_minute.items())},
+        "articles_with_entity_in_title": dict(sorted(titles.items())),
         "planted_burst": {
             "entity": BURST_ENTITY,
             "start": BURST_START.isoformat(),
@@ -241,4 +247,4 @@ def generate(count: int, seed: int) -> tuple[list[dict[str, object]], dict[str, 
         make_article(number, published, rng, forced)
         for number, (published, forced) in enumerate(publication_times(count, rng), start=1)
     ]
-    return [article for article, _ in made], expected_counts(made)
+    return [article for article, _, _ in made], expected_counts(made)

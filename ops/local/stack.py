@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Local newsmon stack without Docker: Kafka (KRaft, Maven jars), Redis and Prometheus, by PID.
+"""Local newsmon stack without Docker: Kafka (KRaft, Maven jars), Redis, Prometheus, Alertmanager, by PID.
 
 Standard library only, so it runs before the project's venv exists.
 
@@ -42,8 +42,13 @@ CACHE = Path(os.environ.get("NEWSMON_CACHE_DIR", Path.home() / ".cache" / "newsm
 KAFKA_LIBS = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
 PROM_ROOT = CACHE / "prometheus"
 PROM_BIN = PROM_ROOT / "usr" / "bin"
+AM_ROOT = CACHE / "alertmanager"
+AM_BIN = AM_ROOT / "usr" / "bin"
+AM_TEMPLATE_DIR = Path("/usr/share/prometheus/alertmanager")
+AM_TEMPLATES = ("default.tmpl", "email.tmpl")
 APT_PACKAGES = {"redis-server": "redis-server", "kcat": "kcat"}
-INFRA = ("kafka", "redis", "prometheus")
+ALERTMANAGERS = ("alertmanager1", "alertmanager2")  # an HA pair, gossiping on loopback
+INFRA = ("kafka", "redis", "prometheus", *ALERTMANAGERS)
 
 
 @dataclass(frozen=True)
@@ -212,31 +217,59 @@ def apt_install(packages: list[str]) -> None:
 
 def install_prometheus() -> None:
     """Prometheus and promtool from Debian's package, unpacked into the cache (no web UI bloat)."""
-    if (PROM_BIN / "prometheus").exists() and (PROM_BIN / "promtool").exists():
+    unpack_debian_package("prometheus", PROM_ROOT, (PROM_BIN / "prometheus", PROM_BIN / "promtool"))
+
+
+def install_alertmanager() -> None:
+    """Alertmanager 0.25 and amtool from Debian's package, unpacked into the cache like Prometheus."""
+    binaries = (AM_BIN / "prometheus-alertmanager", AM_BIN / "amtool")
+    unpack_debian_package("prometheus-alertmanager", AM_ROOT, binaries)
+    install_alertmanager_templates()
+
+
+def install_alertmanager_templates() -> None:
+    """Debian's build reads its default notification templates from one fixed path (no flag since
+    0.24.0-5) and applies no config without them: copy them there from the unpacked package."""
+    missing = [name for name in AM_TEMPLATES if not (AM_TEMPLATE_DIR / name).exists()]
+    if not missing:
+        return
+    sources = [AM_ROOT / AM_TEMPLATE_DIR.relative_to("/") / name for name in missing]
+    if os.geteuid() != 0:
+        command = f"install -D -m 644 -t {AM_TEMPLATE_DIR} " + " ".join(map(str, sources))
+        raise StackError(
+            f"Alertmanager needs its templates in {AM_TEMPLATE_DIR}; run as root:\n    {command}"
+        )
+    say(f"copying Alertmanager's default templates into {AM_TEMPLATE_DIR} (once)")
+    AM_TEMPLATE_DIR.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        shutil.copyfile(source, AM_TEMPLATE_DIR / source.name)
+
+
+def unpack_debian_package(package: str, root: Path, binaries: tuple[Path, ...]) -> None:
+    """`apt-get download` + `dpkg-deb -x` into ``root`` (once): the binaries need only libc."""
+    if all(path.exists() for path in binaries):
         return
     if shutil.which("apt-get") is None:
-        raise StackError("Prometheus comes from Debian's `prometheus` package; apt-get is not available here")
-    say(f"unpacking Debian's prometheus package into {PROM_ROOT} (once)")
+        raise StackError(f"{package} comes from Debian's `{package}` package; apt-get is not available here")
+    say(f"unpacking Debian's {package} package into {root} (once)")
     download = CACHE / "deb"
     download.mkdir(parents=True, exist_ok=True)
-    fetched = subprocess.run(
-        ["apt-get", "download", "prometheus"], cwd=download, capture_output=True, text=True
-    )
+    fetched = subprocess.run(["apt-get", "download", package], cwd=download, capture_output=True, text=True)
     if fetched.returncode != 0 and os.geteuid() == 0:
         subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
         fetched = subprocess.run(
-            ["apt-get", "download", "prometheus"], cwd=download, capture_output=True, text=True
+            ["apt-get", "download", package], cwd=download, capture_output=True, text=True
         )
-    debs = sorted(download.glob("prometheus_*.deb"))
+    debs = sorted(download.glob(f"{package}_*.deb"))
     if fetched.returncode != 0 or not debs:
         raise StackError(
-            f"`apt-get download prometheus` failed (run `apt-get update` first?): {fetched.stderr.strip()}"
+            f"`apt-get download {package}` failed (run `apt-get update` first?): {fetched.stderr.strip()}"
         )
-    tmp = PROM_ROOT.with_name("prometheus.partial")
+    tmp = root.with_name(f"{root.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(tmp)], check=True)
-    shutil.rmtree(PROM_ROOT, ignore_errors=True)
-    tmp.rename(PROM_ROOT)
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
 
 
 def install_build_tools() -> None:
@@ -253,6 +286,7 @@ def install() -> None:
     require_java_and_maven()
     install_kafka_jars()
     install_prometheus()
+    install_alertmanager()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,7 +535,81 @@ def http_ok(url: str) -> bool:
         return False
 
 
-STARTERS = {"kafka": start_kafka, "redis": start_redis, "prometheus": start_prometheus}
+# --- Alertmanager HA pair ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertmanagerPorts:
+    web: int
+    cluster: int
+
+
+def alertmanager_ports(profile: Profile) -> dict[str, AlertmanagerPorts]:
+    """Web and gossip ports of the pair: Prometheus's port + 100..103 (inside each profile's range)."""
+    base = profile.prometheus + 100
+    return {
+        name: AlertmanagerPorts(base + index, base + len(ALERTMANAGERS) + index)
+        for index, name in enumerate(ALERTMANAGERS)
+    }
+
+
+def alertmanager_config(profile: Profile) -> Path:
+    """One config file for both peers (a pair must route alike), kept across restarts of a peer:
+    tests replace it and POST /-/reload; `up --fresh` starts again from the example config."""
+    config = state_dir(profile) / "data" / "alertmanager.yml"
+    if not config.exists():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / "ops/alertmanager/alertmanager.yml", config)
+    return config
+
+
+def alertmanager_command(profile: Profile, name: str) -> list[str]:
+    ports = alertmanager_ports(profile)
+    own = ports[name]
+    data = state_dir(profile) / "data" / name
+    data.mkdir(parents=True, exist_ok=True)
+    peers = [f"--cluster.peer=127.0.0.1:{p.cluster}" for n, p in ports.items() if n != name]
+    return [
+        str(AM_BIN / "prometheus-alertmanager"),
+        f"--config.file={alertmanager_config(profile)}",
+        f"--storage.path={data}",
+        f"--web.listen-address=127.0.0.1:{own.web}",
+        f"--web.external-url=http://127.0.0.1:{own.web}",
+        f"--cluster.listen-address=127.0.0.1:{own.cluster}",
+        # Loopback is not a private address: without this Alertmanager refuses to pick one.
+        f"--cluster.advertise-address=127.0.0.1:{own.cluster}",
+        *peers,
+        # Gossip on loopback takes milliseconds: the second peer need not wait 15 s before it
+        # notifies in the first one's place, nor a restarted peer a minute to settle.
+        "--cluster.peer-timeout=2s",
+        "--cluster.settle-timeout=5s",
+        "--cluster.reconnect-interval=1s",
+    ]
+
+
+def start_alertmanager(profile: Profile, name: str) -> None:
+    binary = AM_BIN / "prometheus-alertmanager"
+    if not binary.exists() or not (AM_TEMPLATE_DIR / AM_TEMPLATES[0]).exists():
+        raise StackError("Alertmanager is not installed: run `python3 ops/local/stack.py install`")
+    own = alertmanager_ports(profile)[name]
+    require_port_free(own.web, name)
+    require_port_free(own.cluster, f"{name} cluster")
+    spawn(profile, name, alertmanager_command(profile, name))
+    url = f"http://127.0.0.1:{own.web}/-/ready"
+    wait_until(lambda: http_ok(url), f"Alertmanager on 127.0.0.1:{own.web}", profile, name, 30)
+
+
+def alertmanager_env(profile: Profile) -> list[str]:
+    urls = ",".join(f"http://127.0.0.1:{p.web}" for p in alertmanager_ports(profile).values())
+    return [f"NEWSMON_ALERTMANAGER_URLS={urls}", f"NEWSMON_AMTOOL={AM_BIN / 'amtool'}"]
+
+
+STARTERS = {
+    "kafka": start_kafka,
+    "redis": start_redis,
+    "prometheus": start_prometheus,
+    **{name: (lambda profile, name=name: start_alertmanager(profile, name)) for name in ALERTMANAGERS},
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -838,6 +946,7 @@ def env_lines(profile: Profile) -> list[str]:
         f"NEWSMON_STACK_PROFILE={profile.name}",
         f"NEWSMON_STACK_DIR={state_dir(profile)}",
         f"NEWSMON_PROMTOOL={PROM_BIN / 'promtool'}",
+        *alertmanager_env(profile),
     ]
 
 
@@ -889,7 +998,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="run")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("install", help="install redis-server, Prometheus and the Kafka jars (cached)")
+    sub.add_parser(
+        "install", help="install redis-server, Prometheus, Alertmanager and the Kafka jars (cached)"
+    )
     sub.add_parser("build-tools", help="install gcc and the Python headers if missing (for pip)")
     p_up = sub.add_parser("up", help="start services and wait until ready")
     p_up.add_argument("--fresh", action="store_true", help="stop everything and wipe data first")

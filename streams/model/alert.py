@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from streams.model.article import Article
 
 Severity = Literal["info", "warning", "critical"]
-Kind = Literal["rule", "spike"]
+Kind = Literal["rule", "spike", "digest"]
 Status = Literal["firing", "resolved"]
 
 
@@ -39,11 +39,34 @@ class Evidence(BaseModel):
         )
 
 
+class DigestEntry(BaseModel):
+    """One line of a digest: an entity (or ``rule:<id>``) and what the period said about it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str
+    mentions: int
+    articles: int
+    sources: dict[str, int]  # source → articles, most first
+    evidence: list[Evidence]  # the newest articles, newest first
+
+
+class DigestContent(BaseModel):
+    """What a digest alert carries: its period and its top subjects (empty: "nothing new")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    period: str  # as people say it, in the digest's zone: "2016-10-22 Asia/Baghdad"
+    entries: list[DigestEntry]
+
+
 class Alert(BaseModel):
     """The value on ``news.alerts`` (key: ``id``); delivery turns it into one webhook per receiver.
 
     Rule alerts are events (one per matching article) and are only ever ``firing``; spike alerts
-    fire once and later resolve, the pair sharing ``starts_at`` and the firing window.
+    fire once and later resolve, the pair sharing ``starts_at`` and the firing window. A digest is
+    an event too: ``id`` is its digest id, ``rule_id`` the digest's id, ``starts_at``/``ends_at``
+    its period, ``digest`` its content.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -63,6 +86,7 @@ class Alert(BaseModel):
     window: str | None = None
     evidence: list[Evidence] = []
     receivers: list[str] = []
+    digest: DigestContent | None = None  # kind "digest" only
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()

@@ -7,14 +7,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.model.alert import Alert, Evidence, Severity, rule_alert_id
 from streams.model.article import Article
-from streams.model.spec import SpecError, SpecId, load_entry, load_list_section
+from streams.model.spec import SpecId, load_list_section
+from streams.model.validation import describe_validation_error
+from streams.rules.error import RuleError
 from streams.rules.evaluate import MentionsPredicate, PositionsPredicate, compile_mentions, compile_positions
 from streams.rules.expr import Expr, refs, render, uses_near
+from streams.rules.filters import NO_FILTER, RuleFilter, load_rule_filter, split_filter_keys
 from streams.rules.parse import parse_expr
+
+__all__ = ["ArticleFacts", "CompiledRule", "RuleError", "RuleSet", "RuleSpec", "compile_rule", "load_rules"]
 
 
 class RuleSpec(BaseModel):
@@ -28,6 +33,15 @@ class RuleSpec(BaseModel):
     description: str = ""
     # None = every receiver in the ``webhooks`` section; [] = none (the alert still goes on news.alerts).
     webhooks: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFacts:
+    """What rule filters read of an article besides its mentions."""
+
+    lang: str = ""
+    source: str = ""
+    title_tokens: int = 0  # the matcher's token count of the title (``in: title``)
 
 
 class HasEntityToken(Protocol):
@@ -53,13 +67,29 @@ class CompiledRule:
     needs_positions: bool
     on_positions: PositionsPredicate = field(repr=False, compare=False)
     on_mentions: MentionsPredicate | None = field(repr=False, compare=False)
+    filter: RuleFilter = NO_FILTER  # in, min_mentions, lang, sources, not_sources
 
-    def matches(self, positions: Mapping[str, Sequence[int]]) -> bool:
+    @property
+    def needs_positions_to_filter(self) -> bool:
+        return self.needs_positions or self.filter.narrows_mentions
+
+    def matches(self, positions: Mapping[str, Sequence[int]], facts: ArticleFacts | None = None) -> bool:
+        """The expression on the mentions the filter lets through (all of them without ``facts``)."""
+        if facts is None:
+            return self.on_positions(positions)
+        if not self.filter.admits(facts.lang, facts.source):
+            return False
+        if self.filter.narrows_mentions:
+            return self.on_positions(self.filter.view(positions, facts.title_tokens))
         return self.on_positions(positions)
 
-    def matches_mentioned(self, mentioned: Container[str]) -> bool:
-        if self.on_mentions is None:
-            raise ValueError(f"rule {self.id!r} uses NEAR and needs token positions")
+    def matches_mentioned(self, mentioned: Container[str], facts: ArticleFacts | None = None) -> bool:
+        if self.on_mentions is None or self.filter.narrows_mentions:
+            raise ValueError(
+                f"rule {self.id!r} uses NEAR, in: title or min_mentions and needs token positions"
+            )
+        if facts is not None and not self.filter.admits(facts.lang, facts.source):
+            return False
         return self.on_mentions(mentioned)
 
     def alert(self, article: Article, matched_names: Sequence[str], event_time: datetime) -> Alert:
@@ -77,7 +107,9 @@ class CompiledRule:
         )
 
 
-def compile_rule(spec: RuleSpec, entities: Collection[str], receivers: Collection[str]) -> CompiledRule:
+def compile_rule(
+    spec: RuleSpec, entities: Collection[str], receivers: Collection[str], rule_filter: RuleFilter = NO_FILTER
+) -> CompiledRule:
     """Parse and validate one rule; raises ValueError (ExprSyntaxError for syntax) without the entry name."""
     expr = parse_expr(spec.expr)
     _check_entities(expr, entities)
@@ -93,6 +125,7 @@ def compile_rule(spec: RuleSpec, entities: Collection[str], receivers: Collectio
         needs_positions=needs_positions,
         on_positions=compile_positions(expr),
         on_mentions=None if needs_positions else compile_mentions(expr),
+        filter=rule_filter,
     )
     if rule.matches({}):
         # The tag agent skips articles with no mentions, and a rule like "NOT x" would alert on
@@ -113,10 +146,6 @@ def _check_receivers(wanted: Iterable[str] | None, receivers: Collection[str]) -
             raise ValueError(f"unknown webhook receiver {name!r} (not in the webhooks section)")
 
 
-class RuleError(SpecError):
-    """A bad entry in the ``rules`` section."""
-
-
 class RuleSet:
     """All compiled rules, indexed by entity; picks the cheapest evaluation the rules allow.
 
@@ -127,7 +156,8 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[CompiledRule]) -> None:
         self.rules = tuple(rules)
-        self.needs_positions = any(rule.needs_positions for rule in self.rules)
+        self.needs_positions = any(rule.needs_positions_to_filter for rule in self.rules)
+        self.scopes_title = any(rule.filter.scope == "title" for rule in self.rules)
         self.entities = frozenset().union(*(rule.entities for rule in self.rules))
         index: dict[str, list[int]] = {}
         for number, rule in enumerate(self.rules):
@@ -142,18 +172,25 @@ class RuleSet:
             numbers.update(self._by_entity.get(entity, ()))
         return [self.rules[number] for number in sorted(numbers)]
 
-    def hits(self, positions: Mapping[str, Sequence[int]]) -> list[CompiledRule]:
+    def hits(
+        self, positions: Mapping[str, Sequence[int]], facts: ArticleFacts | None = None
+    ) -> list[CompiledRule]:
         mentioned = [entity for entity, tokens in positions.items() if tokens]
-        return [rule for rule in self.candidates(mentioned) if rule.matches(positions)]
+        return [rule for rule in self.candidates(mentioned) if rule.matches(positions, facts)]
 
-    def hits_mentioned(self, mentioned: Collection[str]) -> list[CompiledRule]:
-        """Fast path when no rule uses NEAR: e.g. the keys of ``Matcher.mentions``."""
-        return [rule for rule in self.candidates(mentioned) if rule.matches_mentioned(mentioned)]
+    def hits_mentioned(
+        self, mentioned: Collection[str], facts: ArticleFacts | None = None
+    ) -> list[CompiledRule]:
+        """Fast path when no rule needs positions: e.g. the keys of ``Matcher.mentions``."""
+        return [rule for rule in self.candidates(mentioned) if rule.matches_mentioned(mentioned, facts)]
 
-    def hits_for_matches(self, matches: Iterable[HasEntityToken]) -> list[CompiledRule]:
+    def hits_for_matches(
+        self, matches: Iterable[HasEntityToken], facts: ArticleFacts | None = None
+    ) -> list[CompiledRule]:
+        """``facts`` (language, source, title length) lets the rules' filters apply; without it none does."""
         if self.needs_positions:
-            return self.hits(positions_of(matches))
-        return self.hits_mentioned({match.entity for match in matches})
+            return self.hits(positions_of(matches), facts)
+        return self.hits_mentioned({match.entity for match in matches}, facts)
 
 
 def positions_of(matches: Iterable[HasEntityToken]) -> dict[str, list[int]]:
@@ -176,6 +213,19 @@ def load_rules(raw: Sequence[Any], entities: Collection[str], receivers: Collect
 
 
 def _load_rule(label: str, item: Any, entities: Collection[str], receivers: Collection[str]) -> CompiledRule:
-    return load_entry(
-        label, item, RuleSpec, lambda spec: compile_rule(spec, entities, receivers), RuleError, "id and expr"
-    )
+    if not isinstance(item, Mapping):
+        raise RuleError(label, "must be a mapping with id and expr")
+    rule_keys, filter_keys = split_filter_keys(item)
+    try:
+        spec = RuleSpec.model_validate(rule_keys)
+    except ValidationError as exc:
+        raise RuleError(label, describe_validation_error(exc)) from None
+    try:
+        expr = parse_expr(spec.expr)
+    except ValueError as exc:
+        raise RuleError(label, str(exc)) from None
+    rule_filter = load_rule_filter(label, filter_keys, expr)
+    try:
+        return compile_rule(spec, entities, receivers, rule_filter)
+    except ValueError as exc:
+        raise RuleError(label, str(exc)) from None

@@ -22,6 +22,14 @@ keys it was not given: newsmon needs a single Redis (or a replica set), not a cl
   <p>ev:<entity>               list: recent evidence of spike-watched entities (newest first)
   <p>delivered:<webhook-id>    a webhook delivery succeeded (redeliveries are not sent twice)
   <p>replicated               a counter written before each WAIT, whose offset covers a batch's writes
+  <p>amresend:<receiver>       hash label fingerprint -> a firing spike posted to an alertmanager_api
+                               receiver and when (wall clock): what to re-send until it resolves
+  <p>dg:<digest>:<start>:m|a|s  hashes subject -> mentions | articles, "subject\tsource" -> articles,
+                               in the digest period starting at <start> (unix s; subject: entity or rule:<id>)
+  <p>dg:<digest>:<start>:e:<subject>  list: the period's newest evidence for the subject
+  <p>dg:<digest>:clock         the stream clock (unix s) the digest last saw
+  <p>digest:<digest id>        the period's digest went out on news.alerts (published once)
+  <p>amresend:<receiver>:turn  a worker's turn to re-send (SET NX with a TTL: one worker per interval)
 """
 
 from __future__ import annotations
@@ -87,3 +95,18 @@ class RedisKeys:
     @property
     def replicated(self) -> str:
         return f"{self.prefix}replicated"
+
+    def am_resend(self, receiver: str) -> str:
+        return f"{self.prefix}amresend:{receiver}"
+
+    def am_resend_turn(self, receiver: str) -> str:
+        return f"{self.prefix}amresend:{receiver}:turn"
+
+    def digest_tally(self, digest: str, period_start: int) -> str:
+        return f"{self.prefix}dg:{digest}:{period_start}"
+
+    def digest_clock(self, digest: str) -> str:
+        return f"{self.prefix}dg:{digest}:clock"
+
+    def digest_published(self, digest_id: str) -> str:
+        return f"{self.prefix}digest:{digest_id}"

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.digests.schedule import Digest, load_digests
 from streams.matching.matcher import Matcher
 from streams.rules.rule import RuleSet, load_rules
 from streams.spikes.detector import SpikeDetector
 from streams.spikes.spec import load_spikes
 from streams.watchlist.file import Watchlist, WatchlistError, load_watchlist
-from streams.webhooks.receivers import Receiver, load_receivers
+from streams.webhooks.alertmanager_receiver import AnyReceiver, load_receiver_section
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,8 @@ class CompiledWatchlist:
     matcher: Matcher
     rules: RuleSet
     spikes: tuple[SpikeDetector, ...]
-    receivers: Mapping[str, Receiver]
+    receivers: Mapping[str, AnyReceiver]
+    digests: tuple[Digest, ...] = ()
 
     @property
     def entity_ids(self) -> list[str]:
@@ -36,10 +38,11 @@ def compile_watchlist(path: Path, env: Mapping[str, str] | None = None) -> Compi
     watchlist = load_watchlist(path)
     ids = [entity.id for entity in watchlist.entities]
     try:
-        receivers = load_receivers(watchlist.webhooks, env if env is not None else os.environ)
+        receivers = load_receiver_section(watchlist.webhooks, env if env is not None else os.environ)
         rules = load_rules(watchlist.rules, ids, receivers)
         spikes = load_spikes(watchlist.spikes, ids, receivers)
+        digests = load_digests(watchlist.digests, ids, [rule.id for rule in rules.rules], receivers)
     except ValueError as err:
         raise WatchlistError(f"{path}: {err}") from err
     matcher = watchlist.matcher()
-    return CompiledWatchlist(watchlist, matcher, rules, tuple(spikes), receivers)
+    return CompiledWatchlist(watchlist, matcher, rules, tuple(spikes), receivers, digests)

@@ -14,7 +14,7 @@ from streams.matching.matcher import Matcher, tokenize
 
 _ID = re.compile(r"[a-z0-9_-]+")
 _LANG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
-_TOP_LEVEL_KEYS = frozenset({"entities", "rules", "spikes", "webhooks"})
+_TOP_LEVEL_KEYS = frozenset({"entities", "rules", "spikes", "webhooks", "digests"})
 _ENTITY_KEYS = frozenset({"id", "names"})
 
 
@@ -36,7 +36,7 @@ class Entity:
 
 @dataclass(frozen=True, slots=True)
 class Watchlist:
-    """A validated watchlist. ``rules``, ``spikes`` and ``webhooks`` are kept raw for their owners.
+    """A validated watchlist. ``rules``, ``spikes``, ``webhooks`` and ``digests`` are kept raw for their owners.
 
     A name that normalizes to the same tokens as a name of another entity is an error (a mention
     could not be attributed); within one entity such spellings are allowed and count once.
@@ -46,6 +46,7 @@ class Watchlist:
     rules: list[Any] = field(default_factory=list)
     spikes: list[Any] = field(default_factory=list)
     webhooks: dict[str, Any] = field(default_factory=dict)
+    digests: list[Any] = field(default_factory=list)
     source: str = "<memory>"
 
     def entity_names(self) -> dict[str, list[str]]:
@@ -110,6 +111,7 @@ def parse_watchlist(data: Any, source: str = "<memory>") -> Watchlist:
         rules=_raw_section(data, "rules", list, source),
         spikes=_raw_section(data, "spikes", list, source),
         webhooks=_raw_section(data, "webhooks", dict, source),
+        digests=_raw_section(data, "digests", list, source),
         source=source,
     )
 

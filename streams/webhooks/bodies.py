@@ -55,11 +55,22 @@ def summary(alert: Alert) -> str:
     if alert.kind == "rule":
         title = alert.evidence[0].title if alert.evidence else ""
         return f"{alert.rule_id}: {title}" if title else alert.rule_id
+    if alert.kind == "digest":
+        return digest_summary(alert)
     prefix = "Spike" if alert.status == "firing" else "Spike over"
     return (
         f"{prefix} in {alert.entity}: {alert.count} mentions in {alert.window}, "
         f"{alert.ratio or 0:.1f}x the baseline of {alert.baseline or 0:.2f}"
     )
+
+
+def digest_summary(alert: Alert) -> str:
+    """``daily_iraq 2026-11-20 UTC: isis 812, mosul 640`` or ``…: nothing new``."""
+    content = alert.digest
+    if content is None:
+        return alert.rule_id
+    top = ", ".join(f"{entry.subject} {entry.mentions}" for entry in content.entries) or "nothing new"
+    return f"{alert.rule_id} {content.period}: {top}"
 
 
 def alert_annotations(alert: Alert) -> dict[str, str]:
@@ -100,7 +111,10 @@ def alertmanager_body(alert: Alert, receiver: str, external_url: str = "") -> di
                 "fingerprint": fingerprint(labels),
             }
         ],
-        "newsmon": alert.model_dump(mode="json", exclude={"receivers"}),
+        # A digest's content only on digests, so rule and spike bodies stay as they were.
+        "newsmon": alert.model_dump(
+            mode="json", exclude={"receivers"} | ({"digest"} if alert.digest is None else set())
+        ),
     }
 
 

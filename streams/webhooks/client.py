@@ -1,11 +1,11 @@
-"""Delivering one alert to one receiver over HTTP: sign, post, retry, report (aiohttp)."""
+"""Delivering over HTTP: one alert to one receiver, or one body to several at once; sign, post, retry, report (aiohttp)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,8 +53,12 @@ class DeliveryResult:
 async def post_once(
     session: aiohttp.ClientSession, receiver: Receiver, msg_id: str, body: bytes, clock: Clock
 ) -> AttemptOutcome:
-    """One signed POST; network errors and timeouts come back as a retryable outcome."""
-    headers = signed_headers(msg_id, int(clock()), body, receiver.secret)
+    """One POST, signed when the receiver has a secret; network errors and timeouts come back as a
+    retryable outcome."""
+    if receiver.secret:
+        headers = signed_headers(msg_id, int(clock()), body, receiver.secret)
+    else:
+        headers = {"content-type": "application/json"}
     timeout = aiohttp.ClientTimeout(total=receiver.timeout)
     try:
         async with session.post(
@@ -91,6 +95,32 @@ async def deliver(
     """
     body = render_body(receiver, alert)
     msg_id = webhook_id(alert.id, receiver.name)
+    return await deliver_payload(
+        session,
+        receiver,
+        msg_id,
+        body,
+        limiter=limiter,
+        sleep=sleep,
+        rand=rand,
+        clock=clock,
+        on_retry=on_retry,
+    )
+
+
+async def deliver_payload(
+    session: aiohttp.ClientSession,
+    receiver: Receiver,
+    msg_id: str,
+    body: bytes,
+    *,
+    limiter: TokenBucket | None = None,
+    sleep: Sleep = asyncio.sleep,
+    rand: Callable[[], float] = random.random,
+    clock: Clock = time.time,
+    on_retry: Callable[[AttemptOutcome], None] | None = None,
+) -> DeliveryResult:
+    """POST ``body`` under ``msg_id`` with the receiver's retry policy (see ``deliver``)."""
     last = AttemptOutcome("retry", None, "not attempted")
     for attempt in range(1, receiver.max_attempts + 1):
         if limiter is not None:
@@ -109,3 +139,42 @@ async def deliver(
     return DeliveryResult(
         receiver.name, msg_id, "failed_permanent", receiver.max_attempts, last.status, error
     )
+
+
+async def post_to_all(
+    session: aiohttp.ClientSession,
+    targets: Sequence[Receiver],
+    msg_id: str,
+    body: bytes,
+    *,
+    limiters: Mapping[str, TokenBucket] | None = None,
+    sleep: Sleep = asyncio.sleep,
+    rand: Callable[[], float] = random.random,
+    clock: Clock = time.time,
+    on_retry: Callable[[str, AttemptOutcome], None] | None = None,
+) -> list[DeliveryResult]:
+    """POST the same body to every target at once, each retried on its own; one result per target.
+
+    A target that is down does not hold the others back; its result says ``failed_permanent``
+    once its attempts run out (dead-letter it like a webhook delivery).
+    """
+    buckets = limiters or {}
+
+    def hook(name: str) -> Callable[[AttemptOutcome], None] | None:
+        return None if on_retry is None else lambda outcome: on_retry(name, outcome)
+
+    deliveries = [
+        deliver_payload(
+            session,
+            target,
+            msg_id,
+            body,
+            limiter=buckets.get(target.name),
+            sleep=sleep,
+            rand=rand,
+            clock=clock,
+            on_retry=hook(target.name),
+        )
+        for target in targets
+    ]
+    return list(await asyncio.gather(*deliveries))

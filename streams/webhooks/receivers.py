@@ -94,7 +94,7 @@ def _load_receiver(name: Any, item: Any, env: Mapping[str, str]) -> Receiver:
         label,
         item,
         ReceiverSpec,
-        lambda spec: _receiver_from_spec(name, spec, _secret(spec, env)),
+        lambda spec: receiver_from_spec(name, spec, _secret(spec, env)),
         ReceiverError,
         "url and secret_env",
     )
@@ -115,7 +115,7 @@ def _is_id(name: str) -> bool:
     return re.match(ID_PATTERN, name) is not None
 
 
-def _receiver_from_spec(name: str, spec: ReceiverSpec, secret: str) -> Receiver:
+def receiver_from_spec(name: str, spec: ReceiverSpec, secret: str) -> Receiver:
     return Receiver(
         name=name,
         url=spec.url,

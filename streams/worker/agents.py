@@ -113,6 +113,11 @@ def install_timers(app: faust.App, parts: WorkerParts, settings: Settings) -> No
     async def advance_clock() -> None:
         await parts.tag.tick(caught_up_partitions(app, settings.topic_articles))
 
+    @app.timer(interval=1.0)
+    async def resend_firing_spikes() -> None:
+        # Wall clock: Alertmanager ends an alert by its endsAt in wall time, whatever the stream's.
+        await until_done(parts.delivery.resend_due, parts.metrics)
+
     @app.timer(interval=2.0)
     async def watch_watchlist() -> None:
         parts.watchlist.reload_if_changed()

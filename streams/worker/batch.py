@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from streams.matching.normalize import internal_form
 from streams.model.alert import Alert
 from streams.model.article import Article
 from streams.model.deadletter import Rejected, deadletter_record
@@ -14,6 +15,7 @@ from streams.model.decode import decode_article, event_time
 from streams.model.minutes import minute_of
 from streams.model.precision import counts_by_day
 from streams.model.tagged import tagged_record
+from streams.rules.rule import ArticleFacts, RuleSet
 from streams.spikes.evidence import names_by_entity, spike_watched
 from streams.store.counts import Tally
 from streams.watchlist.compiled import CompiledWatchlist
@@ -81,15 +83,16 @@ def tag_article(
     """Mentions, rule alerts and spike evidence of one article; `by_day`: its event time is a date only
     (streams.model.precision), so it is counted by day and kept out of the spike detectors' evidence."""
     rules = compiled.rules
+    facts = article_facts(article, rules)
     if rules.needs_positions:
         matches = compiled.matcher.find(article.title, article.body)
         mentions: dict[str, int] = {}
         for match in matches:
             mentions[match.entity] = mentions.get(match.entity, 0) + 1
-        hits = rules.hits_for_matches(matches)
+        hits = rules.hits_for_matches(matches, facts)
     else:
         mentions = compiled.matcher.mentions(article.title, article.body)
-        hits = rules.hits_mentioned(mentions.keys())
+        hits = rules.hits_mentioned(mentions.keys(), facts)
     watched = [] if by_day else spike_watched(compiled.spikes, mentions)
     if not rules.needs_positions:
         # Rule and spike evidence name the matched names: one more scan, only when there is evidence.
@@ -106,3 +109,9 @@ def tag_article(
         rule_alerts=alerts,
         watched_names=names_by_entity(matches, watched) if watched else {},
     )
+
+
+def article_facts(article: Article, rules: RuleSet) -> ArticleFacts:
+    """What the rule filters read; the title's token count only when a rule has ``in: title``."""
+    title_tokens = len(internal_form(article.title).split()) if rules.scopes_title else 0
+    return ArticleFacts(article.lang, article.source, title_tokens)

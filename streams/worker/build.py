@@ -18,8 +18,10 @@ from streams.store.keys import RedisKeys
 from streams.store.replicas import ReplicaWait
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.watchlist.reload import WatchlistReloader
+from streams.webhooks.alertmanager_receiver import delivery_names
 from streams.worker.agents import install_agents
 from streams.worker.delivery_step import DeliveryStep
+from streams.worker.digest_step import DigestStep
 from streams.worker.faust_shims import DirectDrainTransport, started_producer
 from streams.worker.health_probe import HealthProbe
 from streams.worker.kafka import faust_credentials
@@ -82,6 +84,7 @@ def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry)
         compiled=lambda: watchlist.current, counter=counts, outbox=outbox, metrics=metrics,
         max_bytes=settings.max_article_bytes, retrying=retrying, spikes=spikes,
         replica_wait=replica_wait(store, settings),
+        digests=DigestStep(store, settings.redis_prefix, publish=outbox.publish_alerts),
     )  # fmt: skip
     delivery = DeliveryStep(
         compiled=lambda: watchlist.current, client=store, prefix=settings.redis_prefix, metrics=metrics,
@@ -124,7 +127,7 @@ def watchlist_reloader(path: Path, metrics: WorkerMetrics) -> WatchlistReloader[
 
     def announce(compiled: CompiledWatchlist) -> None:
         metrics.watch_entities(compiled.entity_ids)
-        metrics.watch_receivers(compiled.receivers)
+        metrics.watch_receivers(delivery_names(compiled.receivers))
         log.info("watchlist %s: %d entities, %d rules, %d spike detectors, %d receivers", path,
                  len(compiled.entity_ids), len(compiled.rules.rules), len(compiled.spikes),
                  len(compiled.receivers))  # fmt: skip

@@ -18,9 +18,11 @@ from streams.model.deadletter import deadletter_record
 from streams.model.validation import describe_validation_error
 from streams.store.keys import RedisKeys
 from streams.watchlist.compiled import CompiledWatchlist
+from streams.webhooks.alertmanager_receiver import ApiReceiver
 from streams.webhooks.client import DeliveryResult, deliver
 from streams.webhooks.retry import TokenBucket
 from streams.webhooks.signing import webhook_id
+from streams.worker.api_delivery import ApiDelivery
 from streams.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,10 @@ class DeliveryStep:
         self.delivered_ttl = delivered_ttl
         self.limiters: dict[str, TokenBucket] = {}
         self._session: aiohttp.ClientSession | None = None
+        self.api = ApiDelivery(
+            client=client, prefix=prefix, metrics=metrics, retrying=retrying,
+            delivered_ttl=delivered_ttl, session=self.session,
+        )  # fmt: skip
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -84,6 +90,10 @@ class DeliveryStep:
                 key, value, partition, offset, f"unknown_receiver: {name!r} is not in the watchlist"
             )
             return
+        if isinstance(receiver, ApiReceiver):
+            for failed in await self.api.deliver(receiver, alert, self.compiled()):
+                await self.dead(key, value, partition, offset, _failure(failed))
+            return
         marker = self.keys.delivered(webhook_id(alert.id, name))
         if await self.retrying(lambda: self.client.exists(marker)):
             self.metrics.deliveries.labels(name, "duplicate").inc()
@@ -101,6 +111,10 @@ class DeliveryStep:
             return
         self.metrics.deliveries.labels(name, "failed").inc()
         await self.dead(key, value, partition, offset, _failure(result))
+
+    async def resend_due(self) -> int:
+        """Re-send the firing spikes of alertmanager_api receivers that are due (a worker timer)."""
+        return await self.api.resend_due(self.compiled())
 
     async def dead(
         self, key: bytes | None, value: bytes | None, partition: int, offset: int, reason: str

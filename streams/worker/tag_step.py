@@ -18,6 +18,7 @@ from streams.store.counts import Recorded, RollingCounts
 from streams.store.replicas import ReplicaWait
 from streams.watchlist.compiled import CompiledWatchlist
 from streams.worker.batch import Batch, Message, tag_batch
+from streams.worker.digest_step import DigestStep
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Outbox, Record, alert_records
 from streams.worker.spike_step import SpikeStep
@@ -39,6 +40,7 @@ class TagStep:
         retrying: RedisRetry,
         spikes: SpikeStep | None = None,
         replica_wait: ReplicaWait | None = None,
+        digests: DigestStep | None = None,
     ) -> None:
         self.compiled = compiled
         self.counter = counter
@@ -49,6 +51,7 @@ class TagStep:
         self.spikes = spikes
         self.replica_wait = replica_wait
         self._replicas_short = False  # the last WAIT timed out (logged once per episode)
+        self.digests = digests
         # Counting and spike evaluation happen in clock order: a batch and the idle-clock timer must
         # not interleave, or a detector could step over minutes evaluated by the other.
         self._clock_lock = asyncio.Lock()
@@ -61,6 +64,7 @@ class TagStep:
         async with self._clock_lock:
             recorded = await self.retrying(lambda: self.counter.record(batch.tallies, spikes=spikes))
             batch.spike_alerts = await self.spike_alerts(compiled, recorded)
+            await self.digest(compiled, recorded, batch)
         # The agent acknowledges the batch (and Faust later commits it) only after both.
         await asyncio.gather(self.publish(batch), self.confirm_replicas())
         self.observe(batch, recorded, started)
@@ -103,6 +107,15 @@ class TagStep:
                 log.info("Redis WAIT: %d replicas acknowledge batches again", acknowledged)
             self._replicas_short = short
 
+    async def digest(self, compiled: CompiledWatchlist, recorded: Recorded, batch: Batch) -> None:
+        """Tally the batch for the digests, then publish those of the periods the clock closed."""
+        digests = self.digests
+        if digests is None or not compiled.digests:
+            return
+        await self.retrying(lambda: digests.record(compiled, batch, recorded.fresh))
+        sent = await self.retrying(lambda: digests.advance(compiled, recorded.clock_minute))
+        self.metrics.alerts.labels("digest").inc(len(sent))
+
     async def tick(self, caught_up: Sequence[int] = ()) -> None:
         """Let the clock pass idle partitions, and raise or resolve the spikes that follow."""
         compiled = self.compiled()
@@ -110,6 +123,7 @@ class TagStep:
         async with self._clock_lock:
             recorded = await self.retrying(lambda: self.counter.tick(caught_up=caught_up, spikes=spikes))
             alerts = await self.spike_alerts(compiled, recorded)
+            await self.digest(compiled, recorded, Batch())
         self.observe_clock(recorded)
         self.metrics.alerts.labels("spike").inc(len(alerts))
 

@@ -83,7 +83,22 @@ def test_faust_agent_consumes_real_broker_and_writes_real_redis(stack_settings: 
 
     env = {**os.environ, "PROBE_TOPIC": topic, "PROBE_HASH": counts, "PYTHONPATH": str(ROOT)}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "faust", "-A", "tests.integration.faust_probe_app", "worker", "-l", "warn"],
+        # Faust binds its web port even with web_enabled=False: the profile's worker port, not 6066
+        # (another profile's test run may hold that one).
+        [
+            sys.executable,
+            "-m",
+            "faust",
+            "-A",
+            "tests.integration.faust_probe_app",
+            "worker",
+            "-l",
+            "warn",
+            "--web-port",
+            str(stack_settings.worker_web_port),
+            "--web-bind",
+            "127.0.0.1",
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,

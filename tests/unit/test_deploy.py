@@ -134,7 +134,7 @@ def test_alertmanager_config_is_valid(amtool: str) -> None:
     result = subprocess.run([amtool, "check-config", "ops/alertmanager/alertmanager.yml"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert " - 2 inhibit rules\n - 3 receivers\n" in result.stdout
+    assert " - 3 inhibit rules\n - 6 receivers\n" in result.stdout
 
 
 @pytest.mark.parametrize(

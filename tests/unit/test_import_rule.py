@@ -51,11 +51,12 @@ ALLOWED = {
     "rules": {"model"},
     "webhooks": {"model"},
     "store": {"model"},
+    "digests": {"model"},
     "spikes": {"model", "matching"},
-    "watchlist": {"model", "matching", "rules", "spikes", "webhooks"},
-    "worker": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store"},
-    "exporter": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store"},
-    "cli": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store", "worker"},
+    "watchlist": {"model", "matching", "rules", "spikes", "webhooks", "digests"},
+    "worker": {"model", "matching", "rules", "spikes", "webhooks", "digests", "watchlist", "store"},
+    "exporter": {"model", "matching", "rules", "spikes", "webhooks", "digests", "watchlist", "store"},
+    "cli": {"model", "matching", "rules", "spikes", "webhooks", "digests", "watchlist", "store", "worker"},
 }
 
 

@@ -41,7 +41,13 @@ def test_cluster_ports_collide_with_no_profile_and_stay_below_ephemeral(stack: M
 
 def test_parts_expand_and_the_cluster_profile_defaults_to_them(stack: ModuleType) -> None:
     assert stack.expand_parts(["cluster", "redis"]) == ["kafka-1", "kafka-2", "kafka-3", "redis"]
-    assert stack.default_services(stack.PROFILES["dev5"]) == ["kafka", "redis", "prometheus"]
+    assert stack.default_services(stack.PROFILES["dev5"]) == [
+        "kafka",
+        "redis",
+        "prometheus",
+        "alertmanager1",
+        "alertmanager2",
+    ]
     assert stack.default_services(stack.PROFILES["cluster"]) == [
         "prometheus", "kafka-1", "kafka-2", "kafka-3", "redis-primary", "redis-replica",
         "sentinel-1", "sentinel-2", "sentinel-3",

@@ -67,7 +67,7 @@ def test_same_spelling_twice_within_an_entity_is_allowed() -> None:
         ({}, "w.yaml: missing required key 'entities'"),
         (
             {"entities": [MOSUL], "alerts": []},
-            "w.yaml: unknown top-level key(s) 'alerts'; allowed: entities, rules, spikes, webhooks",
+            "w.yaml: unknown top-level key(s) 'alerts'; allowed: digests, entities, rules, spikes, webhooks",
         ),
         ({"entities": {}}, "w.yaml: entities: must be a list, got dict"),
         ({"entities": []}, "w.yaml: entities: the list is empty"),
