@@ -34,7 +34,7 @@ async def prefix(stack_settings: Settings) -> AsyncIterator[str]:
         Tally("a1", CLOCK - 3, "s1", {"raqqa": 1}),
         Tally("a2", CLOCK - 1, "s1", {"raqqa": 2, "isis": 1}),
         Tally("a3", CLOCK, "s2", {"raqqa": 4}),
-        Tally("a4", CLOCK - 90, "s2", {"mosul": 5}),  # outside the hour: not in the top list
+        Tally("a4", CLOCK - 90, "s2", {"mosul": 5}),  # outside the hour: listed last, by its 24 hours
     ])  # fmt: skip
     await client.aclose()
     yield name
@@ -76,9 +76,10 @@ def test_once_prints_top_entities_alerts_and_rates(
     lines = [line.rstrip() for line in result.stdout.splitlines()]
     assert lines[0] == "stream clock: 2025-02-19 21:20 UTC"
     rows = [line for line in lines if line.startswith("│ ") and "│ 1h" not in line]
-    assert rows[0] == "│ 1 │ raqqa  │  7 │" + " " * 57 + "▂ ▄█ │"
-    assert rows[1] == "│ 2 │ isis   │  1 │" + " " * 59 + "█  │"
-    assert rows[2] == "│ 2025-02-19 21:20 │ spike │ firing │ burst │ raqqa  │ critical │ 7     │"
-    assert rows[3] == "│ 2025-02-19 20:50 │ spike │ firing │ old   │ raqqa  │ critical │ 3     │"
+    assert rows[0] == "│ 1 │ raqqa  │  7 │   7 │" + " " * 57 + "▂ ▄█ │"
+    assert rows[1] == "│ 2 │ isis   │  1 │   1 │" + " " * 59 + "█  │"
+    assert rows[2] == "│ 3 │ mosul  │  0 │   5 │" + " " * 62 + "│"
+    assert rows[3] == "│ 2025-02-19 21:20 │ spike │ firing │ burst │ raqqa  │ critical │ 7     │"
+    assert rows[4] == "│ 2025-02-19 20:50 │ spike │ firing │ old   │ raqqa  │ critical │ 3     │"
     assert "│ articles      │ tagged     │    42 │        0.0 │" in rows
     assert not [line for line in lines if line.startswith("unavailable")]
