@@ -1,0 +1,128 @@
+"""The story section's Lua on the real Redis: the offline index's partition, one story for two copies
+in one batch, redelivery keeps the story, band keys expire with the horizon, and memory per article."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from streams.settings import Settings
+from streams.stories.index import StoryIndex
+from streams.stories.redis_index import RedisStories, StoryItem
+from streams.stories.sketch import sketch
+
+pytestmark = pytest.mark.integration
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
+
+
+def load(name: str) -> list[dict[str, str]]:
+    return [json.loads(line) for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines()]
+
+
+def items(rows: list[dict[str, str]]) -> list[StoryItem]:
+    return [StoryItem(r["id"], sketch(r["body"])) for r in rows]
+
+
+def offline(rows: list[dict[str, str]]) -> list[str]:
+    index = StoryIndex()
+    return [index.assign(r["id"], r["body"]) for r in rows]
+
+
+def partition(ids: list[str], stories: list[str]) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = defaultdict(set)
+    for article_id, story in zip(ids, stories, strict=True):
+        groups[story].add(article_id)
+    return {frozenset(g) for g in groups.values()}
+
+
+@pytest.fixture
+async def client(stack_settings: Settings) -> aioredis.Redis:
+    client = aioredis.from_url(stack_settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+async def drop(client: aioredis.Redis, prefix: str) -> None:
+    keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+
+
+async def test_batches_give_the_offline_stories(client: aioredis.Redis) -> None:
+    rows = load("corpus.jsonl")
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    stories = RedisStories(client, prefix=prefix)
+    try:
+        got: list[str] = []
+        for start in range(0, len(rows), 16):
+            got += await stories.assign(items(rows[start : start + 16]))
+        # Same ids, not just the same partition: story ids are first-article ids in both.
+        assert got == offline(rows)
+        assert len(set(got)) == 27
+    finally:
+        await drop(client, prefix)
+
+
+async def test_e2e_input_in_one_batch_is_31_stories_and_redelivery_keeps_them(client: aioredis.Redis) -> None:
+    rows = load("e2e-input.jsonl")
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    stories = RedisStories(client, prefix=prefix)
+    try:
+        got = await stories.assign(items(rows))
+        assert got[:21] == [rows[0]["id"]] * 21  # the seed and its 20 copies, all in this one batch
+        assert len(set(got)) == 31
+        # Redelivered (even with another body): the story stored with the seen marker.
+        again = await stories.assign([StoryItem(r["id"], sketch("")) for r in rows[::-1]])
+        assert again == got[::-1]
+        assert await client.get(f"{prefix}seen:{rows[5]['id']}") == rows[0]["id"].encode()
+    finally:
+        await drop(client, prefix)
+
+
+async def test_two_workers_at_once_end_in_one_story(client: aioredis.Redis) -> None:
+    rows = load("e2e-input.jsonl")
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    one, two = RedisStories(client, prefix=prefix), RedisStories(client, prefix=prefix)
+    try:
+        copies = items(rows[1:21])
+        first, second = await asyncio.gather(one.assign(copies[::2]), two.assign(copies[1::2]))
+        assert len(set(first + second)) == 1
+    finally:
+        await drop(client, prefix)
+
+
+async def test_index_keys_expire_with_the_horizon(client: aioredis.Redis) -> None:
+    rows = load("e2e-input.jsonl")
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    stories = RedisStories(client, prefix=prefix, horizon_seconds=1000)
+    try:
+        await stories.assign(items(rows[:1]))
+        keys = [k async for k in client.scan_iter(match=f"{prefix}s[bs]:*", count=1000)]
+        assert len(keys) == 33  # 32 band keys and one member list
+        ttls = {await client.ttl(k) for k in keys}
+        assert ttls <= set(range(990, 1001))
+    finally:
+        await drop(client, prefix)
+
+
+async def test_short_and_bad_input_is_never_merged(client: aioredis.Redis) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    stories = RedisStories(client, prefix=prefix)
+    bodies = [
+        "",
+        "!!! ؟؟؟ ...",
+        "news " * 300_000,
+        "خبر عاجل: داعش يتبنى هجوما",
+        "خبر عاجل: داعش يتبنى هجوما",
+    ]
+    try:
+        got = await stories.assign([StoryItem(f"bad{n}", sketch(b)) for n, b in enumerate(bodies)])
+        assert got == [f"bad{n}" for n in range(len(bodies))]
+    finally:
+        await drop(client, prefix)
