@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.normalize import internal_form
+from streams.matching.normalize import internal_form
 
 MASK64 = (1 << 64) - 1
 FNV_OFFSET = 0xCBF29CE484222325

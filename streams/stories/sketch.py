@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.normalize import internal_form
+from streams.matching.normalize import internal_form
 from streams.stories import _sketch
 
 
@@ -55,7 +55,12 @@ class Sketch:
 
 def sketch(body: str, params: SketchParams = DEFAULT_PARAMS) -> Sketch:
     """The sketch of an article body (headlines are rewritten by every site: they carry no evidence)."""
-    signature, filled = _sketch.sketch(internal_form(body), params.shingle, params.slots)
+    return sketch_internal(internal_form(body), params)
+
+
+def sketch_internal(internal: bytes, params: SketchParams = DEFAULT_PARAMS) -> Sketch:
+    """The sketch of a body already in the internal form (the matcher's scan makes it anyway)."""
+    signature, filled = _sketch.sketch(internal, params.shingle, params.slots)
     if filled < params.min_filled:
         return Sketch(None, b"", filled)
     return Sketch(signature, _sketch.bands(signature, params.rows, params.bands), filled)

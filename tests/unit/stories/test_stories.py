@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.normalize import internal_form
+from streams.matching.normalize import internal_form
 from streams.stories import _sketch, reference
 from streams.stories.assign import Candidate, best_story
 from streams.stories.index import StoryIndex
