@@ -16,7 +16,7 @@ from streams.stories.sketch import DEFAULT_PARAMS, Sketch, SketchParams
 DAY = 86400
 DEFAULT_HORIZON_SECONDS = 3 * DAY
 
-# The section, for inclusion in the worker's per-batch script (streams.counting builds it likewise).
+# The section, for inclusion in the worker's per-batch script (streams.store builds its counting script likewise).
 STORY_SECTION_LUA = resources.files("streams.stories").joinpath("lua/stories.lua").read_text(encoding="utf-8")
 
 # Standalone: set the seen markers the way the counting script does, then assign.

@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO))
 
 import redis.asyncio as aioredis  # noqa: E402
 
-from streams.settings import Settings  # noqa: E402
+from streams.model.settings import Settings  # noqa: E402
 from streams.stories.redis_index import RedisStories, StoryItem  # noqa: E402
 from streams.stories.sketch import DEFAULT_PARAMS, Sketch  # noqa: E402
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from streams.settings import Settings
+from streams.model.settings import Settings
 from streams.stories.index import StoryIndex
 from streams.stories.redis_index import RedisStories, StoryItem
 from streams.stories.sketch import sketch

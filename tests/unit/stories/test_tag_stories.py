@@ -9,9 +9,9 @@ from pathlib import Path
 
 import orjson
 
+from streams.cli.tag import tag_stream
 from streams.matching.matcher import Matcher
 from streams.stories.index import StoryIndex
-from streams.cli.tag import tag_stream
 
 REPO = Path(__file__).resolve().parents[3]
 E2E = REPO / "tests" / "fixtures" / "stories" / "e2e-input.jsonl"
