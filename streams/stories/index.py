@@ -35,8 +35,9 @@ class StoryIndex:
         members = self._members.setdefault(story, [])
         if len(members) < self.members_kept:
             members.append(sk.signature)
-            for key in keys:
-                self._bands.setdefault(key, story)
+        # Every member's bands point to its story: the latest writer of a band keeps it (as in Redis).
+        for key in keys:
+            self._bands[key] = story
         return story
 
     def __len__(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -43,9 +44,12 @@ class StoryItem:
     sketch: Sketch
 
 
-def story_spec(params: SketchParams, horizon_seconds: int, members_kept: int = MEMBERS_KEPT) -> bytes:
-    """The section's spec argument (JSON)."""
+def story_spec(
+    params: SketchParams, horizon_seconds: int, now: float, members_kept: int = MEMBERS_KEPT
+) -> bytes:
+    """The section's spec argument (JSON); `now` (unix seconds) places the batch in its time bucket."""
     spec = {
+        "now": int(now),
         "horizon": horizon_seconds,
         "kept": members_kept,
         "needed": params.agreeing_needed,
@@ -77,11 +81,13 @@ class RedisStories:
     ) -> None:
         self.prefix = prefix
         self.seen_ttl = seen_ttl
-        self._spec = story_spec(params, horizon_seconds)
+        self.params = params
+        self.horizon_seconds = horizon_seconds
         self._script = client.register_script(_STANDALONE_LUA)
 
-    async def assign(self, batch: Sequence[StoryItem]) -> list[str]:
+    async def assign(self, batch: Sequence[StoryItem], now: float | None = None) -> list[str]:
         """The story id of every article in the batch, in order."""
         items, blob = story_items(batch)
-        args: list[Any] = [self.prefix, self.seen_ttl, self._spec, items, blob]
+        spec = story_spec(self.params, self.horizon_seconds, time.time() if now is None else now)
+        args: list[Any] = [self.prefix, self.seen_ttl, spec, items, blob]
         return [s.decode() if isinstance(s, bytes) else s for s in await self._script(args=args)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -100,13 +101,32 @@ async def test_two_workers_at_once_end_in_one_story(client: aioredis.Redis) -> N
 async def test_index_keys_expire_with_the_horizon(client: aioredis.Redis) -> None:
     rows = load("e2e-input.jsonl")
     prefix = f"t{uuid.uuid4().hex[:8]}:"
-    stories = RedisStories(client, prefix=prefix, horizon_seconds=1000)
+    stories = RedisStories(client, prefix=prefix, horizon_seconds=3000)  # buckets of 1000 s
+    now = time.time()
     try:
-        await stories.assign(items(rows[:1]))
-        keys = [k async for k in client.scan_iter(match=f"{prefix}s[bs]:*", count=1000)]
-        assert len(keys) == 33  # 32 band keys and one member list
-        ttls = {await client.ttl(k) for k in keys}
-        assert ttls <= set(range(990, 1001))
+        await stories.assign(items(rows[:1]), now=now)
+        bucket = f"{prefix}sb:{int(now) // 1000}"
+        assert [k.decode() async for k in client.scan_iter(match=f"{prefix}s[bs]:*")] != []
+        assert await client.hlen(bucket) == 32  # one field per band
+        assert 3000 < await client.ttl(bucket) <= 4000  # until it leaves the last lookup
+        assert 3990 <= await client.ttl(f"{prefix}ss:1") <= 4000  # horizon + one bucket
+        assert await client.lrange(f"{prefix}ss:1", 0, 0) == [rows[0]["id"].encode()]
+    finally:
+        await drop(client, prefix)
+
+
+async def test_a_story_is_joined_within_the_horizon_and_not_after(client: aioredis.Redis) -> None:
+    rows = load("e2e-input.jsonl")
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    stories = RedisStories(client, prefix=prefix, horizon_seconds=3000)
+    now = time.time()
+    try:
+        assert await stories.assign(items(rows[:1]), now=now) == [rows[0]["id"]]
+        # A copy just inside the horizon joins; its own bands carry the story a horizon further.
+        assert await stories.assign(items(rows[1:2]), now=now + 2990) == [rows[0]["id"]]
+        assert await stories.assign(items(rows[2:3]), now=now + 5900) == [rows[0]["id"]]
+        # A copy more than a horizon (plus a bucket) after the latest one starts a new story.
+        assert await stories.assign(items(rows[3:4]), now=now + 10000) == [rows[3]["id"]]
     finally:
         await drop(client, prefix)
 
