@@ -66,6 +66,12 @@ def sketch_internal(internal: bytes, params: SketchParams = DEFAULT_PARAMS) -> S
     return Sketch(signature, _sketch.bands(signature, params.rows, params.bands), filled)
 
 
+def sketch_joined(joined: bytes, params: SketchParams = DEFAULT_PARAMS) -> Sketch:
+    """The sketch of an article from the matcher's joined form (title, the boundary byte, body): the
+    worker's tag step has it already, so the story step adds only the C pass."""
+    return sketch_internal(joined[joined.find(b"\n") + 1 :], params)
+
+
 def agreeing(a: bytes, b: bytes) -> int:
     """How many signature slots two signatures share (slots * estimated Jaccard similarity)."""
     return _sketch.agreeing(a, b)

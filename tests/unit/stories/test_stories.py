@@ -7,12 +7,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from streams.matching.matcher import Matcher
 from streams.matching.normalize import internal_form
 from streams.stories import _sketch, reference
 from streams.stories.assign import Candidate, best_story
 from streams.stories.index import StoryIndex
-from streams.stories.sketch import DEFAULT_PARAMS, SketchParams, agreeing, sketch
+from streams.stories.sketch import DEFAULT_PARAMS, SketchParams, agreeing, sketch, sketch_joined
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "stories"
 
@@ -149,3 +152,25 @@ def test_best_story_needs_the_threshold_and_breaks_ties_by_id() -> None:
 def test_bad_params_are_rejected(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SketchParams(**kwargs)  # type: ignore[arg-type]
+
+
+def test_sketch_from_the_matchers_joined_form_equals_the_bodys() -> None:
+    matcher = Matcher({"isis": ["داعش"]})
+    for row in CORPUS:
+        for title in (row["title"], "a title\non two lines", ""):
+            joined, _hits = matcher._scan(title, row["body"])
+            assert sketch_joined(joined) == sketch(row["body"]), row["id"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(
+        st.text(alphabet="ابتثداعشموصلرقه abcXYZ0123 «»،.\n\u064e\u200f©ğ", max_size=12), max_size=120
+    ),
+    shingle=st.integers(min_value=1, max_value=16),
+    bits=st.integers(min_value=1, max_value=10),
+)
+def test_c_sketch_equals_the_reference_on_any_text(words: list[str], shingle: int, bits: int) -> None:
+    internal = internal_form(" ".join(words))
+    signature, filled = _sketch.sketch(internal, shingle, 1 << bits)
+    assert (signature, filled) == reference.signature(internal, shingle, 1 << bits)
