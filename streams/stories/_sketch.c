@@ -92,27 +92,29 @@ static PyObject *sketch(PyObject *self, PyObject *args)
     return Py_BuildValue("(Ni)", signature, count);
 }
 
-/* bands(signature, rows, bands) -> bands * 8 bytes: each band's rows hashed to 64 bits (big-endian). */
+/* bands(signature, rows, bands) -> bands * 9 bytes: per band its number (one byte) and its rows hashed
+ * to 64 bits (big-endian): the band's index key. */
 static PyObject *bands(PyObject *self, PyObject *args)
 {
     Py_buffer sig;
     int rows, count;
     (void)self;
     if (!PyArg_ParseTuple(args, "y*ii", &sig, &rows, &count)) return NULL;
-    if (rows < 1 || count < 1 || (Py_ssize_t)rows * count * 4 > sig.len) {
+    if (rows < 1 || count < 1 || count > 256 || (Py_ssize_t)rows * count * 4 > sig.len) {
         PyBuffer_Release(&sig);
-        PyErr_SetString(PyExc_ValueError, "bands * rows must fit in the signature");
+        PyErr_SetString(PyExc_ValueError, "bands (at most 256) * rows must fit in the signature");
         return NULL;
     }
-    PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)count * 8);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)count * 9);
     if (result) {
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
         const uint8_t *in = sig.buf;
         for (int b = 0; b < count; b++) {
             uint64_t h = 0;
             for (int r = 0; r < rows; r++) h = mix(h * SHINGLE_BASE + get_be32(in + 4 * (b * rows + r)));
-            put_be32(out + 8 * b, (uint32_t)(h >> 32));
-            put_be32(out + 8 * b + 4, (uint32_t)h);
+            out[9 * b] = (uint8_t)b;
+            put_be32(out + 9 * b + 1, (uint32_t)(h >> 32));
+            put_be32(out + 9 * b + 5, (uint32_t)h);
         }
     }
     PyBuffer_Release(&sig);
@@ -135,7 +137,7 @@ static PyObject *agreeing(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"sketch", sketch, METH_VARARGS, "sketch(internal, shingle, slots) -> (signature, filled bins)"},
-    {"bands", bands, METH_VARARGS, "bands(signature, rows, bands) -> band hashes, 8 bytes each"},
+    {"bands", bands, METH_VARARGS, "bands(signature, rows, bands) -> band keys, 9 bytes each"},
     {"agreeing", agreeing, METH_VARARGS, "agreeing(a, b) -> number of equal signature slots"},
     {NULL, NULL, 0, NULL},
 };

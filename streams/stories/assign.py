@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from streams.stories.sketch import SketchParams, agreeing
 
 # Signatures kept per story: its first few members. Copies are compared with each, so a copy that
-# cut the lede still joins when an earlier copy cut the tail; later members add nothing new.
-MEMBERS_KEPT = 4
+# cut the lede still joins when an earlier copy cut the tail. On the labelled corpus (40 orders),
+# recall is 0.9846 / 0.9981 / 0.9986 / 0.9986 with 1 / 2 / 3 / 4 kept; each costs a comparison.
+MEMBERS_KEPT = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,9 +35,10 @@ class StoryIndex:
         members = self._members.setdefault(story, [])
         if len(members) < self.members_kept:
             members.append(sk.signature)
-        # Every member's bands point to its story: the latest writer of a band keeps it (as in Redis).
-        for key in keys:
-            self._bands[key] = story
+            # A kept member's bands point to its story; the latest writer of a band keeps it (as in
+            # Redis within one time bucket).
+            for key in keys:
+                self._bands[key] = story
         return story
 
     def __len__(self) -> int:

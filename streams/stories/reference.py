@@ -59,14 +59,14 @@ def signature(internal: bytes, shingle: int, slots: int) -> tuple[bytes, int]:
 
 
 def bands(signature: bytes, rows: int, count: int) -> bytes:
-    """Each band's `rows` slots hashed to 64 bits, big-endian."""
+    """Each band's key: its number (one byte), then its `rows` slots hashed to 64 bits, big-endian."""
     out = bytearray()
     for band in range(count):
         h = 0
         for r in range(rows):
             start = 4 * (band * rows + r)
             h = mix((h * SHINGLE_BASE + int.from_bytes(signature[start : start + 4], "big")) & MASK64)
-        out += h.to_bytes(8, "big")
+        out += bytes((band,)) + h.to_bytes(8, "big")
     return bytes(out)
 
 

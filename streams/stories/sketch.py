@@ -45,12 +45,12 @@ class Sketch:
     """A text's signature and LSH band hashes; neither when the text is too short to merge."""
 
     signature: bytes | None  # `slots` big-endian uint32 values
-    bands: bytes  # 8 bytes per band: a hash of its rows; empty without signature
+    bands: bytes  # 9 bytes per band, its index key: the band number, a hash of its rows (none if short)
     filled: int  # bins that received a shingle (a distinct-shingle count that saturates at slots)
 
     def band_keys(self) -> list[bytes]:
-        """One index key per band: the band number (one byte) and its hash."""
-        return [bytes((band,)) + self.bands[8 * band : 8 * band + 8] for band in range(len(self.bands) // 8)]
+        """One index key per band: the band number (one byte) and its 8-byte hash."""
+        return [self.bands[start : start + 9] for start in range(0, len(self.bands), 9)]
 
 
 def sketch(body: str, params: SketchParams = DEFAULT_PARAMS) -> Sketch:

@@ -3,7 +3,8 @@ arrival orders) and cost (µs per article against the UTF-8 encode ceiling) of t
 MinHash (C) versus datasketch MinHash and rensa R-MinHash over the same normalized word shingles.
 
 Run: .venv/bin/pip install datasketch==2.0.0 rensa==0.5.0; .venv/bin/python tests/bench/stories.py
-(the two libraries are compared here only; newsmon does not depend on them).
+(the two libraries are compared here only; newsmon does not depend on them). Times are process CPU
+time (time.process_time), so other processes on a shared machine slow them less.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from streams.matching.normalize import internal_form  # noqa: E402
 from streams.stories import reference  # noqa: E402
 from streams.stories.assign import MEMBERS_KEPT  # noqa: E402
 from streams.stories.index import StoryIndex  # noqa: E402
-from streams.stories.sketch import DEFAULT_PARAMS, sketch, sketch_internal  # noqa: E402
+from streams.stories.sketch import DEFAULT_PARAMS, sketch, sketch_internal, sketch_joined  # noqa: E402
+from streams.watchlist.file import load_watchlist  # noqa: E402
 
 CORPUS = REPO / "tests" / "fixtures" / "stories" / "corpus.jsonl"
+SAMPLE = REPO / "ops" / "sample" / "articles.jsonl"
+WATCHLIST = REPO / "ops" / "watchlist.yaml"
 Row = dict[str, str]
 
 
@@ -101,11 +105,37 @@ def pairwise(rows: list[Row], stories: list[str]) -> tuple[int, int, int]:
 
 
 def per_article_us(fn: Callable[[str], Any], bodies: list[str], rounds: int) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(rounds):
         for body in bodies:
             fn(body)
-    return (time.perf_counter() - start) / (rounds * len(bodies)) * 1e6
+    return (time.process_time() - start) / (rounds * len(bodies)) * 1e6
+
+
+def tag_step_share(count: int, rounds: int) -> None:
+    """The story step next to the tag step it will ride on: the matcher's scan gives the joined form,
+    the story step sketches it (the Redis part rides on the batch's one EVALSHA)."""
+    matcher = load_watchlist(WATCHLIST).matcher()
+    articles = []
+    with SAMPLE.open(encoding="utf-8") as lines:
+        for line in itertools.islice(lines, count):
+            a = json.loads(line)
+            articles.append((a["title"], a["body"]))
+    joined = [matcher._scan(title, body)[0] for title, body in articles]
+    start = time.process_time()
+    for _ in range(rounds):
+        for title, body in articles:
+            matcher.mentions(title, body)
+    tag = (time.process_time() - start) / (rounds * len(articles)) * 1e6
+    start = time.process_time()
+    for _ in range(rounds):
+        for form in joined:
+            sketch_joined(form)
+    story = (time.process_time() - start) / (rounds * len(articles)) * 1e6
+    print(
+        f"sample ({len(articles)} articles): tag (matcher.mentions) {tag:.1f} µs/article, "
+        f"story sketch from its joined form {story:.1f} µs/article = {story / tag:.0%} of the tag step"
+    )
 
 
 def main() -> None:
@@ -113,6 +143,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=20, help="shuffled arrival orders")
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
+    tag_step_share(2000, 3)
     rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
     bodies = [r["body"] for r in rows if r["body"]]
     internal = {body: internal_form(body) for body in bodies}
