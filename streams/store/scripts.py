@@ -14,3 +14,6 @@ SPIKE_SECTION = read_lua("spike_section.lua")
 RECORD = SPIKE_SECTION + read_lua("record.lua")
 BUCKETS = read_lua("buckets.lua")
 SPIKE_CAS = read_lua("spike_cas.lua")
+# Story assignment (docs/stories.md): a section for the per-batch script, and a standalone wrapper.
+STORY_SECTION = read_lua("stories.lua")
+STORIES_STANDALONE = STORY_SECTION + read_lua("stories_standalone.lua")

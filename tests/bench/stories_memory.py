@@ -18,8 +18,9 @@ sys.path.insert(0, str(REPO))
 import redis.asyncio as aioredis  # noqa: E402
 
 from streams.model.settings import Settings  # noqa: E402
-from streams.stories.redis_index import RedisStories, StoryItem  # noqa: E402
+from streams.store.stories import RedisStories  # noqa: E402
 from streams.stories.sketch import DEFAULT_PARAMS, Sketch  # noqa: E402
+from streams.stories.wire import StoryItem  # noqa: E402
 
 ARTICLES = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 BATCH = 500

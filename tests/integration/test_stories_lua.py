@@ -14,9 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from streams.model.settings import Settings
+from streams.store.stories import RedisStories
 from streams.stories.index import StoryIndex
-from streams.stories.redis_index import RedisStories, StoryItem
 from streams.stories.sketch import sketch
+from streams.stories.wire import StoryItem
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
