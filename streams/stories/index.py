@@ -26,6 +26,7 @@ class StoryIndex:
         return story
 
     def assign_sketch(self, article_id: str, sk: Sketch) -> str:
+        """The story of a sketched article seen for the first time (no repeated-id check)."""
         if sk.signature is None:
             return article_id
         keys = sk.band_keys()

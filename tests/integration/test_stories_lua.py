@@ -147,3 +147,27 @@ async def test_short_and_bad_input_is_never_merged(client: aioredis.Redis) -> No
         assert got == [f"bad{n}" for n in range(len(bodies))]
     finally:
         await drop(client, prefix)
+
+
+async def test_a_tie_goes_to_the_smaller_story_id_by_bytes(client: aioredis.Redis) -> None:
+    rows = load("e2e-input.jsonl")
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    stories = RedisStories(client, prefix=prefix, horizon_seconds=3000)
+    now = time.time()
+    seed = sketch(rows[0]["body"])
+    assert seed.signature is not None
+    try:
+        # Two stories with the very same kept member (written directly: assignment would merge them);
+        # "Z" < "a" by bytes, not in most locales' collation.
+        bucket = f"{prefix}sb:{int(now) // 1000}"
+        for handle, story_id in (("1", "a-story"), ("2", "Z-story")):
+            await client.rpush(f"{prefix}ss:{handle}", story_id, int(now) // 1000, seed.signature)
+        keys = seed.band_keys()
+        await client.hset(bucket, mapping={k: ("1" if n % 2 else "2") for n, k in enumerate(keys)})
+        assert await stories.assign([StoryItem("copy", seed)], now=now) == ["Z-story"]
+        index = StoryIndex()
+        index._bands = {k: ("a-story" if n % 2 else "Z-story") for n, k in enumerate(keys)}
+        index._members = {"a-story": [seed.signature], "Z-story": [seed.signature]}
+        assert index.assign("copy", rows[0]["body"]) == "Z-story"
+    finally:
+        await drop(client, prefix)

@@ -29,6 +29,14 @@ local function story_section(p, spec, items, blob, fresh)
     end
     return same
   end
+  -- Story ids compared by their bytes, as Python compares them (Lua's < follows the server's locale).
+  local function id_less(a, b)
+    for i = 1, math.min(#a, #b) do
+      local x, y = string.byte(a, i), string.byte(b, i)
+      if x ~= y then return x < y end
+    end
+    return #a < #b
+  end
   -- Stories read in this batch: {id, bucket, members (unpacked signatures)}, so the copies of one
   -- burst read and unpack their story once.
   local stories_read = {}
@@ -59,7 +67,7 @@ local function story_section(p, spec, items, blob, fresh)
       local score = -1
       for _, member in ipairs(story.members) do score = math.max(score, agreeing(slots, member)) end
       if story.id and score >= spec.needed
-        and (score > best_score or (score == best_score and story.id < best_story_read.id)) then
+        and (score > best_score or (score == best_score and id_less(story.id, best_story_read.id))) then
         best, best_story_read, best_score = handle, story, score
       end
     end
