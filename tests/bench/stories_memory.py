@@ -18,9 +18,9 @@ sys.path.insert(0, str(REPO))
 import redis.asyncio as aioredis  # noqa: E402
 
 from streams.model.settings import Settings  # noqa: E402
-from streams.store.stories import RedisStories  # noqa: E402
+from streams.store.stories import StoryScript  # noqa: E402
 from streams.stories.sketch import DEFAULT_PARAMS, Sketch  # noqa: E402
-from streams.stories.wire import StoryItem  # noqa: E402
+from streams.stories.wire import StoryItem, story_items, story_spec  # noqa: E402
 
 ARTICLES = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 BATCH = 500
@@ -37,7 +37,7 @@ async def main() -> None:
     await client.config_resetstat()
     before = (await client.info("memory"))["used_memory"]
     cpu_before = await redis_cpu(client)
-    stories = RedisStories(client, prefix="mem:")
+    stories = StoryScript(client, prefix="mem:")
     rng = random.Random(1)
     start = time.perf_counter()
     for first in range(0, ARTICLES, BATCH):
@@ -47,7 +47,7 @@ async def main() -> None:
             bands = b"".join(bytes((b,)) + rng.randbytes(8) for b in range(DEFAULT_PARAMS.bands))
             article_id = hashlib.sha256(str(n).encode()).hexdigest()  # producer ids are sha256 hex
             batch.append(StoryItem(article_id, Sketch(signature, bands, DEFAULT_PARAMS.slots)))
-        await stories.assign(batch)
+        await stories.assign(story_spec(DEFAULT_PARAMS, 3 * 86400, time.time()), *story_items(batch))
     elapsed = time.perf_counter() - start
     after = (await client.info("memory"))["used_memory"]
     script = (await client.info("commandstats"))["cmdstat_evalsha"]

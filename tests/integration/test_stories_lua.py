@@ -14,10 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from streams.model.settings import Settings
-from streams.store.stories import RedisStories
+from streams.store.stories import StoryScript
 from streams.stories.index import StoryIndex
-from streams.stories.sketch import sketch
-from streams.stories.wire import StoryItem
+from streams.stories.sketch import DEFAULT_PARAMS, sketch
+from streams.stories.wire import DEFAULT_HORIZON_SECONDS, StoryItem, story_items, story_spec
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
@@ -41,6 +41,20 @@ def partition(ids: list[str], stories: list[str]) -> set[frozenset[str]]:
     for article_id, story in zip(ids, stories, strict=True):
         groups[story].add(article_id)
     return {frozenset(g) for g in groups.values()}
+
+
+class RedisStories:
+    """The worker's future call, composed: pure arguments (streams.stories.wire), one EVALSHA."""
+
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str, horizon_seconds: int = DEFAULT_HORIZON_SECONDS
+    ):
+        self.script = StoryScript(client, prefix=prefix)
+        self.horizon_seconds = horizon_seconds
+
+    async def assign(self, batch: list[StoryItem], now: float | None = None) -> list[str]:
+        spec = story_spec(DEFAULT_PARAMS, self.horizon_seconds, time.time() if now is None else now)
+        return await self.script.assign(spec, *story_items(batch))
 
 
 @pytest.fixture

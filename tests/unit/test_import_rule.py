@@ -52,10 +52,11 @@ ALLOWED = {
     "webhooks": {"model"},
     "store": {"model"},
     "spikes": {"model", "matching"},
+    "stories": {"model", "matching"},
     "watchlist": {"model", "matching", "rules", "spikes", "webhooks"},
     "worker": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store"},
     "exporter": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store"},
-    "cli": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store", "worker"},
+    "cli": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store", "worker", "stories"},
 }
 
 
