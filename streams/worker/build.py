@@ -88,6 +88,7 @@ def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry)
     tag = TagStep(
         compiled=lambda: watchlist.current, counter=counts, outbox=outbox, metrics=metrics,
         max_bytes=settings.max_article_bytes, retrying=retrying, spikes=spikes,
+        story_horizon_seconds=int(settings.story_horizon.total_seconds()),
     )  # fmt: skip
     delivery = DeliveryStep(
         compiled=lambda: watchlist.current, client=store, prefix=settings.redis_prefix, metrics=metrics,

@@ -14,6 +14,7 @@ from streams.model.alert import Alert
 from streams.model.minutes import to_seconds
 from streams.store.client import RedisRetry
 from streams.store.counts import Recorded, RollingCounts
+from streams.stories.wire import DEFAULT_HORIZON_SECONDS
 from streams.watchlist.compiled import CompiledWatchlist
 from streams.worker.batch import Batch, Message, tag_batch
 from streams.worker.metrics import WorkerMetrics
@@ -34,6 +35,7 @@ class TagStep:
         max_bytes: int,
         retrying: RedisRetry,
         spikes: SpikeStep | None = None,
+        story_horizon_seconds: int = DEFAULT_HORIZON_SECONDS,
     ) -> None:
         self.compiled = compiled
         self.counter = counter
@@ -42,6 +44,7 @@ class TagStep:
         self.max_bytes = max_bytes
         self.retrying = retrying
         self.spikes = spikes
+        self.story_horizon_seconds = story_horizon_seconds
         # Counting and spike evaluation happen in clock order: a batch and the idle-clock timer must
         # not interleave, or a detector could step over minutes evaluated by the other.
         self._clock_lock = asyncio.Lock()
@@ -52,11 +55,18 @@ class TagStep:
         batch = tag_batch(compiled, messages, self.max_bytes, datetime.now(UTC))
         spikes = self.spike_request(compiled, batch)
         async with self._clock_lock:
-            recorded = await self.retrying(lambda: self.counter.record(batch.tallies, spikes=spikes))
+            recorded = await self.retrying(lambda: self.record(batch, spikes))
+            batch.assign_stories(recorded.stories)
             batch.spike_alerts = await self.spike_alerts(compiled, recorded)
         await self.publish(batch)
         self.observe(batch, recorded, started)
         return batch
+
+    async def record(self, batch: Batch, spikes: bytes | None) -> Recorded:
+        """Count the batch and assign its stories in one call (the stories' time bucket is now's)."""
+        now = time.time()
+        stories = batch.story_request(self.story_horizon_seconds, now)
+        return await self.counter.record(batch.tallies, now, spikes=spikes, stories=stories)
 
     def spike_request(self, compiled: CompiledWatchlist, batch: Batch) -> bytes | None:
         """The spike detectors' part of the counting call, so a batch costs one Redis round trip."""

@@ -54,7 +54,7 @@ ALLOWED = {
     "spikes": {"model", "matching"},
     "stories": {"model", "matching"},
     "watchlist": {"model", "matching", "rules", "spikes", "webhooks"},
-    "worker": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store"},
+    "worker": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store", "stories"},
     "exporter": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store"},
     "cli": {"model", "matching", "rules", "spikes", "webhooks", "watchlist", "store", "worker", "stories"},
 }

@@ -3,8 +3,10 @@
 -- ARGV[1] prefix, [2] seen TTL s, [3] bucket TTL s, [4] windows "1,5,60,1440", [5] wall-clock now,
 -- [6] idle seconds, [7] partitions, [8] n caught-up partitions, [9..8+n] those partitions,
 -- [9+n] the batch (JSON: [[id, minute, source, partition, {entity: count}], ...]),
--- [10+n] optional spike section spec (JSON, see spike_section.lua).
--- Returns {clock before, clock after, fresh flags, changed entities, spike section reply or false}.
+-- [10+n] optional spike section spec (JSON, see spike_section.lua; "" for none),
+-- [11+n..13+n] optional story section spec, items and blob (see stories.lua).
+-- Returns {clock before, clock after, fresh flags, changed entities, spike section reply or false,
+-- story ids or false}.
 local p = ARGV[1]
 local seen_ttl = tonumber(ARGV[2])
 local bucket_ttl = tonumber(ARGV[3])
@@ -128,8 +130,14 @@ end
 mark = mark or newest_all
 if mark >= 0 then advance(mark) end
 
+-- Stories are assigned after the seen markers are set (a redelivery reads its story back).
+local stories = false
+if ARGV[11 + caught_up] then
+  stories = story_section(p, cjson.decode(ARGV[11 + caught_up]), cjson.decode(ARGV[12 + caught_up]), ARGV[13 + caught_up], fresh)
+end
+
 local changed = {}
 for entity, _ in pairs(touched) do changed[#changed + 1] = entity end
 local spikes = false
-if ARGV[10 + caught_up] then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up])) end
-return {before, clock, fresh, changed, spikes}
+if ARGV[10 + caught_up] and ARGV[10 + caught_up] ~= '' then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up])) end
+return {before, clock, fresh, changed, spikes, stories}
