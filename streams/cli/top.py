@@ -106,7 +106,9 @@ class Sources:
         try:
             snapshot = read_snapshot(self.client, self.settings.redis_prefix, HOUR, windows=(HOUR,))
             clock = snapshot.clock_minute
-            rows = entity_rows(snapshot.windows[HOUR], snapshot.minutes, clock, self.args.top)
+            rows = entity_rows(
+                snapshot.windows[HOUR], snapshot.minutes, clock, self.args.top, snapshot.stories.get(HOUR)
+            )
         except redis.RedisError as err:
             problems.append(f"Redis {self.settings.redis_url} ({err})")
         alerts = latest_alerts(self.settings, self.args.alerts, problems)

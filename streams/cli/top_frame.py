@@ -42,12 +42,22 @@ class EntityRow:
     entity: str
     mentions: int
     series: list[int]
+    stories: int = 0  # distinct stories in the hour (docs/stories.md)
 
 
 def entity_rows(
-    hour: Mapping[str, int], minutes: Mapping[int, Mapping[str, int]], clock: int, n: int
+    hour: Mapping[str, int],
+    minutes: Mapping[int, Mapping[str, int]],
+    clock: int,
+    n: int,
+    stories_hour: Mapping[str, int] | None = None,
 ) -> list[EntityRow]:
-    return [EntityRow(e, c, minute_series(minutes, e, clock)) for e, c in top_entities(hour, hour.keys(), n)]
+    """The top n entities by mentions in the hour, with their stories and per-minute mentions."""
+    stories = stories_hour or {}
+    return [
+        EntityRow(e, c, minute_series(minutes, e, clock), stories.get(e, 0))
+        for e, c in top_entities(hour, hour.keys(), n)
+    ]
 
 
 # The counters the rates table shows: (metric family as the parser names it, the label that splits it).
@@ -119,9 +129,10 @@ def entities_table(rows: list[EntityRow]) -> Table:
     table.add_column("#", justify="right")
     table.add_column("entity")
     table.add_column("1h", justify="right")
+    table.add_column("stories", justify="right")
     table.add_column("per minute, last 60 min", no_wrap=True)
     for rank, row in enumerate(rows, start=1):
-        table.add_row(str(rank), row.entity, str(row.mentions), sparkline(row.series))
+        table.add_row(str(rank), row.entity, str(row.mentions), str(row.stories), sparkline(row.series))
     return table
 
 

@@ -79,3 +79,31 @@ async def test_spikes_and_stories_ride_on_one_call(client: aioredis.Redis, prefi
     recorded = await counts.record(tallies(rows), now, spikes=spec, stories=request(rows, now))
     assert recorded.stories == [rows[0]["id"]] * 2
     assert recorded.spikes is not None
+
+
+async def test_story_windows_count_a_story_once_per_entity_in_the_minute_of_its_first_copy(
+    client: aioredis.Redis, prefix: str
+) -> None:
+    rows = load("e2e-input.jsonl")  # the seed and 20 copies, then 30 unrelated stories
+    counts = RollingCounts(client, prefix=prefix, windows=(1, 60))
+    now = time.time()
+
+    def tally(row: dict[str, str], minute: int) -> Tally:
+        entity = "seed-entity" if row["id"].startswith("seed.") else "other"
+        return Tally(row["id"], minute, row["source"], {entity: 2, "both": 1})
+
+    await counts.record([tally(r, MINUTE) for r in rows], now, stories=request(rows, now))
+    window = {k.decode(): int(v) for k, v in (await client.hgetall(f"{prefix}wst:1")).items()}
+    mentions = {k.decode(): int(v) for k, v in (await client.hgetall(f"{prefix}w:1")).items()}
+    assert window == {"seed-entity": 1, "other": 30, "both": 31}
+    assert mentions == {"seed-entity": 42, "other": 60, "both": 51}
+    # One more copy two minutes later, and a redelivery: neither is a new story; the story stays in
+    # the minute of its first copy, so it leaves the 1-minute window and stays in the hour.
+    late = {**rows[5], "id": "seed.late-copy"}
+    batch = [late, rows[6]]
+    recorded = await counts.record([tally(r, MINUTE + 2) for r in batch], now, stories=request(batch, now))
+    assert recorded.stories == [rows[0]["id"]] * 2
+    assert await client.hgetall(f"{prefix}wst:1") == {}
+    hour = {k.decode(): int(v) for k, v in (await client.hgetall(f"{prefix}wst:60")).items()}
+    assert hour == {"seed-entity": 1, "other": 30, "both": 31}
+    assert await client.hget(f"{prefix}w:60", "seed-entity") == b"44"  # mentions count the late copy

@@ -36,6 +36,8 @@ local function shift(w, minute, sign)
     add(p .. 'w:' .. w, counts[i], sign * tonumber(counts[i + 1]))
     touched[counts[i]] = true
   end
+  local stories = redis.call('HGETALL', p .. 'mst:' .. minute)
+  for i = 1, #stories, 2 do add(p .. 'wst:' .. w, stories[i], sign * tonumber(stories[i + 1])) end
   local sources = redis.call('HGETALL', p .. 'ms:' .. minute)
   for i = 1, #sources, 2 do
     local count = tonumber(sources[i + 1])
@@ -51,7 +53,7 @@ local function advance(to)
   if to <= clock then return end
   for _, w in ipairs(windows) do
     if clock < 0 or to - clock >= w then
-      redis.call('DEL', p .. 'w:' .. w, p .. 'wsrc:' .. w, p .. 'wd:' .. w)
+      redis.call('DEL', p .. 'w:' .. w, p .. 'wsrc:' .. w, p .. 'wd:' .. w, p .. 'wst:' .. w)
       for minute = to - w + 1, to do shift(w, minute, 1) end
     else
       for minute = clock - w + 1, to - w do shift(w, minute, -1) end
@@ -95,6 +97,21 @@ for a, tally in ipairs(batch) do
   end
 end
 
+-- Stories are assigned after the seen markers are set (a redelivery reads its story back), then
+-- counted per entity before the clock moves, like the mentions.
+local stories = false
+if ARGV[11 + caught_up] then
+  local spec, items = cjson.decode(ARGV[11 + caught_up]), cjson.decode(ARGV[12 + caught_up])
+  stories = story_section(p, spec, items, ARGV[13 + caught_up], fresh)
+  local function add_to_windows(entity, minute)
+    if minute > clock then return end
+    for _, w in ipairs(windows) do
+      if minute > clock - w then redis.call('HINCRBY', p .. 'wst:' .. w, entity, 1); touched[entity] = true end
+    end
+  end
+  count_stories(p, batch, fresh, stories, items, spec.horizon + math.max(1, math.ceil(spec.horizon / 3)), bucket_ttl, add_to_windows)
+end
+
 -- Partitions whose owner reports it has read everything there is (position = high watermark).
 for j = 1, caught_up do redis.call('HSET', p .. 'caughtup', ARGV[8 + j], now) end
 -- Partitions not heard from yet hold the clock back until their owner reports them caught up.
@@ -129,12 +146,6 @@ for j = 1, #parts, 2 do
 end
 mark = mark or newest_all
 if mark >= 0 then advance(mark) end
-
--- Stories are assigned after the seen markers are set (a redelivery reads its story back).
-local stories = false
-if ARGV[11 + caught_up] then
-  stories = story_section(p, cjson.decode(ARGV[11 + caught_up]), cjson.decode(ARGV[12 + caught_up]), ARGV[13 + caught_up], fresh)
-end
 
 local changed = {}
 for entity, _ in pairs(touched) do changed[#changed + 1] = entity end
