@@ -19,7 +19,7 @@ help:
 	@echo "make reliability-long   the fault matrix at full length"
 
 # Rebuilt when the C extension changes: an editable install does not recompile it by itself.
-$(BIN)/.installed: pyproject.toml streams/matching/_scan.c
+$(BIN)/.installed: pyproject.toml streams/matching/_scan.c streams/stories/_sketch.c
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PY))"; exit 1; }
 	$(STACK) build-tools
 	@$(PY) -m venv $(VENV) || { echo "python3 -m venv failed: install it with: apt-get install python3-venv"; exit 1; }

@@ -108,7 +108,7 @@ class Sources:
             snapshot = read_snapshot(self.client, self.settings.redis_prefix, HOUR, windows=(HOUR, DAY))
             clock = snapshot.clock_minute
             hour, day = snapshot.windows[HOUR], snapshot.windows[DAY]
-            rows = entity_rows(hour, snapshot.minutes, clock, self.args.top, day)
+            rows = entity_rows(hour, snapshot.minutes, clock, self.args.top, day, snapshot.stories.get(HOUR))
         except redis.RedisError as err:
             problems.append(f"Redis {self.settings.redis_url} ({err})")
         alerts = latest_alerts(self.settings, self.args.alerts, problems)

@@ -44,6 +44,7 @@ class EntityRow:
     mentions: int  # in the last hour
     series: list[int]
     day: int = 0  # mentions in the last 24 hours, day-precision articles included
+    stories: int = 0  # distinct stories in the hour (docs/stories.md)
 
 
 def entity_rows(
@@ -52,15 +53,20 @@ def entity_rows(
     clock: int,
     n: int,
     day: Mapping[str, int] | None = None,
+    stories_hour: Mapping[str, int] | None = None,
 ) -> list[EntityRow]:
     """The n entities with the most mentions in the hour, then in the day (so an entity mentioned only
-    by date-only articles still shows), ties by id."""
+    by date-only articles still shows), ties by id; with their stories and per-minute mentions."""
     day = day or {}
+    stories = stories_hour or {}
     ranked = sorted(
         (e for e in {*hour, *day} if hour.get(e, 0) > 0 or day.get(e, 0) > 0),
         key=lambda e: (-hour.get(e, 0), -day.get(e, 0), e),
     )
-    return [EntityRow(e, hour.get(e, 0), minute_series(minutes, e, clock), day.get(e, 0)) for e in ranked[:n]]
+    return [
+        EntityRow(e, hour.get(e, 0), minute_series(minutes, e, clock), day.get(e, 0), stories.get(e, 0))
+        for e in ranked[:n]
+    ]
 
 
 # The counters the rates table shows: (metric family as the parser names it, the label that splits it).
@@ -133,9 +139,12 @@ def entities_table(rows: list[EntityRow]) -> Table:
     table.add_column("entity")
     table.add_column("1h", justify="right")
     table.add_column("24h", justify="right")
+    table.add_column("stories", justify="right")
     table.add_column("per minute, last 60 min", no_wrap=True)
     for rank, row in enumerate(rows, start=1):
-        table.add_row(str(rank), row.entity, str(row.mentions), str(row.day), sparkline(row.series))
+        table.add_row(
+            str(rank), row.entity, str(row.mentions), str(row.day), str(row.stories), sparkline(row.series)
+        )
     return table
 
 

@@ -37,7 +37,8 @@ def spike_ratio(detector: SpikeDetector, per_minute: Mapping[int, int], clock_mi
 
 
 def entity_families(snapshot: Snapshot, view: WatchView) -> list[GaugeMetricFamily]:
-    """Mentions and distinct sources per watched entity and window; zero when absent from Redis."""
+    """Mentions, distinct sources and distinct stories per watched entity and window; zero when absent
+    from Redis."""
     mentions = GaugeMetricFamily(
         "newsmon_entity_mentions_window",
         "Mentions of the entity in the sliding window ending at the stream clock",
@@ -48,13 +49,21 @@ def entity_families(snapshot: Snapshot, view: WatchView) -> list[GaugeMetricFami
         "Distinct sources mentioning the entity in the sliding window ending at the stream clock",
         labels=["entity", "window"],
     )
+    stories = GaugeMetricFamily(
+        "newsmon_entity_stories_window",
+        "Distinct stories mentioning the entity in the sliding window ending at the stream clock (a story"
+        " counts in the minute its first copy mentioning the entity arrived)",
+        labels=["entity", "window"],
+    )
     for window, counts in sorted(snapshot.windows.items()):
         label = window_label(window)
         distinct = snapshot.sources.get(window, {})
+        story_counts = snapshot.stories.get(window, {})
         for entity in view.entities:
             mentions.add_metric([entity, label], counts.get(entity, 0))
             sources.add_metric([entity, label], distinct.get(entity, 0))
-    return [mentions, sources]
+            stories.add_metric([entity, label], story_counts.get(entity, 0))
+    return [mentions, sources, stories]
 
 
 def top_family(snapshot: Snapshot, view: WatchView, n: int) -> GaugeMetricFamily:

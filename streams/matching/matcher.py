@@ -253,18 +253,26 @@ class Matcher:
 
     def mentions(self, title: str, body: str) -> dict[str, int]:
         """Entity id → number of matches in title and body (entities without a match are omitted)."""
+        return self.mentions_and_form(title, body)[0]
+
+    def mentions_and_form(self, title: str, body: str) -> tuple[dict[str, int], bytes]:
+        """`mentions`, and the article's joined internal form (the story sketch reads it)."""
         joined, hits = self._scan(title, body)
         counts: dict[str, int] = {}
         if not hits:
-            return counts
+            return counts, joined
         entity_of = self._entity_of
         for hit in _select_non_overlapping(joined, hits):
             entity = entity_of[hit[3]]
             counts[entity] = counts.get(entity, 0) + 1
-        return counts
+        return counts, joined
 
     def find(self, title: str, body: str) -> list[Match]:
         """The counted matches in text order, with the index of each one's first token."""
+        return self.find_and_form(title, body)[0]
+
+    def find_and_form(self, title: str, body: str) -> tuple[list[Match], bytes]:
+        """`find`, and the article's joined internal form (the story sketch reads it)."""
         joined, hits = self._scan(title, body)
         matches: list[Match] = []
         token, counted_to = 0, 0
@@ -274,7 +282,7 @@ class Matcher:
             counted_to = token_start
             name = self._names[name_index]
             matches.append(Match(name.entity, name.written, token))
-        return matches
+        return matches, joined
 
     def stats(self) -> MatcherStats:
         """Sizes of the compiled matcher, for logs and benchmarks."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     # Minute buckets (and spike evidence) live this long; must exceed the longest window (1 day).
     bucket_ttl_seconds: int = Field(default=2 * 86400, gt=86400)
     delivered_ttl_seconds: int = Field(default=30 * 86400, ge=60)  # a delivered webhook is not sent again
+    # A copy joins a story whose latest copy arrived within this (an ISO 8601 duration: P3D, PT12H); the
+    # story index's Redis keys live this long (docs/stories.md).
+    story_horizon: timedelta = Field(default=timedelta(days=3), ge=timedelta(minutes=1))
     # A partition silent this long stops holding back the stream clock (see streams.store.counts).
     partition_idle_seconds: float = Field(default=10.0, gt=0)
 

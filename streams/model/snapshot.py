@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """One consistent read of the counts: the stream clock (minutes, -1 = nothing counted yet), every
-    window hash (window minutes -> entity -> count), distinct sources the same way, the per-minute
-    buckets of the last minutes (minute -> entity -> count) and the firing spike pairs."""
+    window hash (window minutes -> entity -> count), distinct sources and distinct stories the same
+    way, the per-minute buckets of the last minutes (minute -> entity -> count) and the firing spike
+    pairs."""
 
     clock_minute: int
     windows: Mapping[int, Mapping[str, int]]
     sources: Mapping[int, Mapping[str, int]]
+    stories: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
     minutes: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
     firing: frozenset[tuple[str, str]] = frozenset()
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -51,6 +51,15 @@ class Tally:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryRequest:
+    """The story section's arguments (streams.stories.wire builds them; store/lua/stories.lua)."""
+
+    spec: bytes
+    items: bytes
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Recorded:
     """Outcome of one call: the stream clock after it, which articles were new (not redelivered), and
     the entities whose window counts changed (the ones a spike detector must look at again)."""
@@ -60,6 +69,7 @@ class Recorded:
     changed: frozenset[str] = frozenset()
     previous_clock_minute: int = -1
     spikes: bytes | None = None  # the spike section's JSON reply, when the call carried one
+    stories: list[str] = field(default_factory=list)  # each article's story, when the call carried them
 
 
 def record_args(
@@ -71,12 +81,13 @@ def record_args(
     batch: Sequence[Tally],
     caught_up: Sequence[int] = (),
     spikes: bytes | None = None,
+    stories: StoryRequest | None = None,
 ) -> list[Any]:
     """Flatten a call into the script's ARGV (pure, so the wire format is tested without Redis).
 
     `clock` is (wall-clock now, idle seconds, partitions of the topic); `caught_up` the partitions
     this worker has read to their end: those may stop holding the clock back once idle; `spikes` the
-    spike section's JSON spec (streams.spikes.plan.section_spec), last.
+    spike section's JSON spec (streams.spikes.plan.section_spec) or "" for none, then `stories`.
     """
     now, idle, partitions = clock
     window_list = ",".join(str(w) for w in windows)
@@ -87,8 +98,10 @@ def record_args(
         for t in batch
     ]
     args += [*caught_up, orjson.dumps(tallies, default=dict)]  # default: mentions of any Mapping type
-    if spikes is not None:
-        args.append(spikes)
+    if spikes is not None or stories is not None:
+        args.append(b"" if spikes is None else spikes)
+    if stories is not None:
+        args += [stories.spec, stories.items, stories.blob]
     return args
 
 
@@ -125,21 +138,25 @@ class RollingCounts:
         now: float | None = None,
         caught_up: Sequence[int] = (),
         spikes: bytes | None = None,
+        stories: StoryRequest | None = None,
     ) -> Recorded:
         """Count a batch (an empty one just lets the clock pass partitions that went idle); with a
-        spike section spec, the spike detectors' reads and writes ride on the same call."""
+        spike section spec, the spike detectors' reads and writes ride on the same call, and so does
+        the batch's story assignment with a story request."""
         wall = time.time() if now is None else now
         clock = (wall, self.idle_seconds, self.partitions)
         args = record_args(
-            self.prefix, self.seen_ttl, self.bucket_ttl, self.windows, clock, batch, caught_up, spikes
-        )
-        before, clock, fresh, changed, spike_reply = await self._script(args=args)
+            self.prefix, self.seen_ttl, self.bucket_ttl, self.windows, clock, batch, caught_up, spikes,
+            stories,
+        )  # fmt: skip
+        before, clock, fresh, changed, spike_reply, stories_reply = await self._script(args=args)
         return Recorded(
             clock_minute=int(clock),
             previous_clock_minute=int(before),
             fresh=[bool(flag) for flag in fresh],
             changed=frozenset(e.decode() if isinstance(e, bytes) else e for e in changed),
             spikes=spike_reply,
+            stories=[s.decode() for s in stories_reply] if stories_reply else [],
         )
 
     async def tick(

@@ -4,7 +4,7 @@ Minutes are UTC minutes since the epoch (event time), see streams.model.minutes.
 streams/store/lua/ derive the same keys from the prefix (ARGV[1]) inside Redis, so one call touches
 keys it was not given: newsmon needs a single Redis (or a replica set), not a cluster.
 
-  <p>seen:<article id>         the worker counted this article (a redelivery is not counted twice)
+  <p>seen:<article id>         the worker counted this article (not twice on redelivery); its story id
   <p>published:<article id>    a producer published this article (producers' dedupe claim)
   <p>m:<minute>                hash entity -> mentions in that minute (expires)
   <p>ms:<minute>               hash "entity\\tsource" -> mentions in that minute (expires)
@@ -13,6 +13,13 @@ keys it was not given: newsmon needs a single Redis (or a replica set), not a cl
   <p>w:<W>                     hash entity -> mentions in the sliding window of W minutes
   <p>wsrc:<W>                  hash "entity\\tsource" -> mentions in window W
   <p>wd:<W>                    hash entity -> distinct sources in window W
+  <p>mst:<minute>              hash entity -> stories first mentioning it in that minute (expires)
+  <p>dmst:<minute>             the same for day-precision articles, at their midnight's minute
+  <p>wst:<W>                   hash entity -> distinct stories in window W
+  <p>sen:<story id>            set of the entities a story was counted for (expires with the story)
+  <p>sb:<bucket>               hash: story band key -> story handle, one per time bucket (docs/stories.md)
+  <p>ss:<handle>               list: a story's id, last bucket, kept members' signatures (expires)
+  <p>story:next                the last story handle given out
   <p>parts / <p>active         newest event minute / last wall-clock activity per Kafka partition
   <p>caughtup                  when each partition's owner last reported it read to the end
   <p>clock                     the stream clock (a watermark, see streams.store.counts)
@@ -71,6 +78,15 @@ class RedisKeys:
 
     def window_distinct(self, minutes: int) -> str:
         return f"{self.prefix}wd:{minutes}"
+
+    def minute_stories(self, minute: int) -> str:
+        return f"{self.prefix}mst:{minute}"
+
+    def window_stories(self, minutes: int) -> str:
+        return f"{self.prefix}wst:{minutes}"
+
+    def story_entities(self, story_id: str) -> str:
+        return f"{self.prefix}sen:{story_id}"
 
     @property
     def clock(self) -> str:

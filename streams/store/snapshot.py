@@ -23,6 +23,8 @@ def read_snapshot(
             pipe.hgetall(keys.window(window))
         for window in windows:
             pipe.hgetall(keys.window_distinct(window))
+        for window in windows:
+            pipe.hgetall(keys.window_stories(window))
         pipe.smembers(keys.spike_firing)
         pipe.eval(scripts.BUCKETS, 0, prefix, span_minutes)
         replies = pipe.execute()
@@ -32,15 +34,16 @@ def read_snapshot(
 def parse_snapshot(windows: Sequence[int], replies: Sequence[Any]) -> Snapshot:
     """Turn the pipeline's replies (see read_snapshot for their order) into a Snapshot."""
     n = len(windows)
-    buckets = replies[2 * n + 1]
+    buckets = replies[3 * n + 1]
     clock = int(buckets[0])
     first = clock - len(buckets) + 2
     return Snapshot(
         clock_minute=clock,
         windows={w: _ints(reply) for w, reply in zip(windows, replies[:n], strict=True)},
         sources={w: _ints(reply) for w, reply in zip(windows, replies[n : 2 * n], strict=True)},
+        stories={w: _ints(reply) for w, reply in zip(windows, replies[2 * n : 3 * n], strict=True)},
         minutes={first + i: _pairs(flat) for i, flat in enumerate(buckets[1:])},
-        firing=frozenset(_firing_pair(_text(m)) for m in replies[2 * n]),
+        firing=frozenset(_firing_pair(_text(m)) for m in replies[3 * n]),
     )
 
 

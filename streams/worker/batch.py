@@ -17,7 +17,9 @@ from streams.model.precision import counts_by_day
 from streams.model.tagged import tagged_record
 from streams.rules.rule import ArticleFacts, RuleSet
 from streams.spikes.evidence import names_by_entity, spike_watched
-from streams.store.counts import Tally
+from streams.store.counts import StoryRequest, Tally
+from streams.stories.sketch import DEFAULT_PARAMS, Sketch, sketch_joined
+from streams.stories.wire import StoryItem, story_items, story_spec
 from streams.watchlist.compiled import CompiledWatchlist
 
 
@@ -40,6 +42,7 @@ class TaggedArticle:
     tally: Tally  # what it adds to the counts
     tagged: dict[str, Any]  # its news.tagged value
     timestamp: float  # its Kafka timestamp (latency is measured from it)
+    sketch: Sketch  # its story sketch (docs/stories.md); Redis assigns the story
     rule_alerts: tuple[Alert, ...] = ()
     # The names matched for each spike-watched entity it mentions (spike evidence).
     watched_names: Mapping[str, list[str]] = field(default_factory=dict)
@@ -56,6 +59,16 @@ class Batch:
     @property
     def tallies(self) -> list[Tally]:
         return [tagged.tally for tagged in self.articles]
+
+    def story_request(self, horizon_seconds: int, now: float) -> StoryRequest:
+        """The story section's part of the counting call (store/lua/stories.lua)."""
+        items, blob = story_items([StoryItem(a.article.id, a.sketch) for a in self.articles])
+        return StoryRequest(story_spec(DEFAULT_PARAMS, horizon_seconds, now), items, blob)
+
+    def assign_stories(self, stories: list[str]) -> None:
+        """Put each article's story (from Redis, in order) into its news.tagged value."""
+        for tagged, story in zip(self.articles, stories, strict=True):
+            tagged.tagged["story"] = story
 
 
 def tag_batch(
@@ -85,13 +98,13 @@ def tag_article(
     rules = compiled.rules
     facts = article_facts(article, rules)
     if rules.needs_positions:
-        matches = compiled.matcher.find(article.title, article.body)
+        matches, joined = compiled.matcher.find_and_form(article.title, article.body)
         mentions: dict[str, int] = {}
         for match in matches:
             mentions[match.entity] = mentions.get(match.entity, 0) + 1
         hits = rules.hits_for_matches(matches, facts)
     else:
-        mentions = compiled.matcher.mentions(article.title, article.body)
+        mentions, joined = compiled.matcher.mentions_and_form(article.title, article.body)
         hits = rules.hits_mentioned(mentions.keys(), facts)
     watched = [] if by_day else spike_watched(compiled.spikes, mentions)
     if not rules.needs_positions:
@@ -106,6 +119,7 @@ def tag_article(
         tally=Tally(article.id, minute_of(at), article.source, mentions, message.partition, by_day),
         tagged=tagged_record(article, at, mentions, [r.id for r in hits], by_day=by_day),
         timestamp=message.timestamp,
+        sketch=sketch_joined(joined),
         rule_alerts=alerts,
         watched_names=names_by_entity(matches, watched) if watched else {},
     )

@@ -85,6 +85,7 @@ def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry)
         max_bytes=settings.max_article_bytes, retrying=retrying, spikes=spikes,
         replica_wait=replica_wait(store, settings),
         digests=DigestStep(store, settings.redis_prefix, publish=outbox.publish_alerts),
+        story_horizon_seconds=int(settings.story_horizon.total_seconds()),
     )  # fmt: skip
     delivery = DeliveryStep(
         compiled=lambda: watchlist.current, client=store, prefix=settings.redis_prefix, metrics=metrics,

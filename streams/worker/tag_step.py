@@ -16,6 +16,7 @@ from streams.model.minutes import to_seconds
 from streams.store.client import RedisRetry
 from streams.store.counts import Recorded, RollingCounts
 from streams.store.replicas import ReplicaWait
+from streams.stories.wire import DEFAULT_HORIZON_SECONDS
 from streams.watchlist.compiled import CompiledWatchlist
 from streams.worker.batch import Batch, Message, tag_batch
 from streams.worker.digest_step import DigestStep
@@ -41,6 +42,7 @@ class TagStep:
         spikes: SpikeStep | None = None,
         replica_wait: ReplicaWait | None = None,
         digests: DigestStep | None = None,
+        story_horizon_seconds: int = DEFAULT_HORIZON_SECONDS,
     ) -> None:
         self.compiled = compiled
         self.counter = counter
@@ -52,6 +54,7 @@ class TagStep:
         self.replica_wait = replica_wait
         self._replicas_short = False  # the last WAIT timed out (logged once per episode)
         self.digests = digests
+        self.story_horizon_seconds = story_horizon_seconds
         # Counting and spike evaluation happen in clock order: a batch and the idle-clock timer must
         # not interleave, or a detector could step over minutes evaluated by the other.
         self._clock_lock = asyncio.Lock()
@@ -62,13 +65,20 @@ class TagStep:
         batch = tag_batch(compiled, messages, self.max_bytes, datetime.now(UTC))
         spikes = self.spike_request(compiled, batch)
         async with self._clock_lock:
-            recorded = await self.retrying(lambda: self.counter.record(batch.tallies, spikes=spikes))
+            recorded = await self.retrying(lambda: self.record(batch, spikes))
+            batch.assign_stories(recorded.stories)
             batch.spike_alerts = await self.spike_alerts(compiled, recorded)
             await self.digest(compiled, recorded, batch)
         # The agent acknowledges the batch (and Faust later commits it) only after both.
         await asyncio.gather(self.publish(batch), self.confirm_replicas())
         self.observe(batch, recorded, started)
         return batch
+
+    async def record(self, batch: Batch, spikes: bytes | None) -> Recorded:
+        """Count the batch and assign its stories in one call (the stories' time bucket is now's)."""
+        now = time.time()
+        stories = batch.story_request(self.story_horizon_seconds, now)
+        return await self.counter.record(batch.tallies, now, spikes=spikes, stories=stories)
 
     def spike_request(self, compiled: CompiledWatchlist, batch: Batch) -> bytes | None:
         """The spike detectors' part of the counting call, so a batch costs one Redis round trip."""

@@ -49,7 +49,7 @@ def test_provisioning_points_every_panel_at_the_provisioned_datasource() -> None
     providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "newsmon.yml").read_text())
     assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     panels = query_panels()
-    assert len(panels) == 17
+    assert len(panels) == 18
     for panel in panels:
         assert panel["datasource"]["uid"] == DATASOURCE_UID, panel["title"]
         assert panel["targets"], panel["title"]

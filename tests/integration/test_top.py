@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -17,12 +19,15 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from streams.model.alert import Alert
 from streams.model.settings import Settings
-from streams.store.counts import RollingCounts, Tally
+from streams.store.counts import RollingCounts, StoryRequest, Tally
+from streams.stories.sketch import DEFAULT_PARAMS, sketch
+from streams.stories.wire import StoryItem, story_items, story_spec
 from streams.worker.metrics import WorkerMetrics
 from tests.e2e.harness import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 CLOCK = 29_000_000  # 2025-02-19 21:20 UTC
+E2E_INPUT = ROOT / "tests" / "fixtures" / "stories" / "e2e-input.jsonl"
 
 
 @pytest.fixture
@@ -30,12 +35,17 @@ async def prefix(stack_settings: Settings) -> AsyncIterator[str]:
     name = f"top{uuid.uuid4().hex[:10]}:"
     client = aioredis.from_url(stack_settings.redis_url)
     counter = RollingCounts(client, prefix=name, partitions=1)
+    # a2 and a3 are copies of one story (the seed and a copy): raqqa is in 2 stories, isis in 1.
+    seed, copy = (json.loads(line)["body"] for line in E2E_INPUT.read_text(encoding="utf-8").splitlines()[:2])
+    bodies = {"a1": "", "a2": seed, "a3": copy, "a4": ""}
+    items, blob = story_items([StoryItem(a, sketch(body)) for a, body in bodies.items()])
+    stories = StoryRequest(story_spec(DEFAULT_PARAMS, 3 * 86400, time.time()), items, blob)
     await counter.record([
         Tally("a1", CLOCK - 3, "s1", {"raqqa": 1}),
         Tally("a2", CLOCK - 1, "s1", {"raqqa": 2, "isis": 1}),
         Tally("a3", CLOCK, "s2", {"raqqa": 4}),
         Tally("a4", CLOCK - 90, "s2", {"mosul": 5}),  # outside the hour: listed last, by its 24 hours
-    ])  # fmt: skip
+    ], stories=stories)  # fmt: skip
     await client.aclose()
     yield name
     sync = redis.Redis.from_url(stack_settings.redis_url)
@@ -76,9 +86,9 @@ def test_once_prints_top_entities_alerts_and_rates(
     lines = [line.rstrip() for line in result.stdout.splitlines()]
     assert lines[0] == "stream clock: 2025-02-19 21:20 UTC"
     rows = [line for line in lines if line.startswith("│ ") and "│ 1h" not in line]
-    assert rows[0] == "│ 1 │ raqqa  │  7 │   7 │" + " " * 57 + "▂ ▄█ │"
-    assert rows[1] == "│ 2 │ isis   │  1 │   1 │" + " " * 59 + "█  │"
-    assert rows[2] == "│ 3 │ mosul  │  0 │   5 │" + " " * 62 + "│"
+    assert rows[0] == "│ 1 │ raqqa  │  7 │   7 │       2 │" + " " * 57 + "▂ ▄█ │"
+    assert rows[1] == "│ 2 │ isis   │  1 │   1 │       1 │" + " " * 59 + "█  │"
+    assert rows[2] == "│ 3 │ mosul  │  0 │   5 │       0 │" + " " * 62 + "│"
     assert rows[3] == "│ 2025-02-19 21:20 │ spike │ firing │ burst │ raqqa  │ critical │ 7     │"
     assert rows[4] == "│ 2025-02-19 20:50 │ spike │ firing │ old   │ raqqa  │ critical │ 3     │"
     assert "│ articles      │ tagged     │    42 │        0.0 │" in rows

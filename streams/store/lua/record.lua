@@ -3,8 +3,10 @@
 -- ARGV[1] prefix, [2] seen TTL s, [3] bucket TTL s, [4] windows "1,5,60,1440", [5] wall-clock now,
 -- [6] idle seconds, [7] partitions, [8] n caught-up partitions, [9..8+n] those partitions,
 -- [9+n] the batch (JSON: [[id, minute, source, partition, {entity: count}[, 1 = by day]], ...]),
--- [10+n] optional spike section spec (JSON, see spike_section.lua).
--- Returns {clock before, clock after, fresh flags, changed entities, spike section reply or false}.
+-- [10+n] optional spike section spec (JSON, see spike_section.lua; "" for none),
+-- [11+n..13+n] optional story section spec, items and blob (see stories.lua).
+-- Returns {clock before, clock after, fresh flags, changed entities, spike section reply or false,
+-- story ids or false}.
 local p = ARGV[1]
 local seen_ttl = tonumber(ARGV[2])
 local bucket_ttl = tonumber(ARGV[3])
@@ -20,8 +22,9 @@ local clock = tonumber(redis.call('GET', p .. 'clock') or '-1')
 local before = clock
 local touched = {}
 -- Day-precision articles have no real minute: they go to the day buckets dm:/dms:<minute of their
--- midnight>, which only windows of DAY minutes or longer hold (streams.model.precision). They never
--- reach the minute buckets m:/ms: the spike detectors read, nor `touched`.
+-- midnight> (and their first story mentions to dmst:), which only windows of DAY minutes or longer
+-- hold (streams.model.precision). They never reach the minute buckets m:/ms:/mst: the spike
+-- detectors read, nor `touched`.
 local DAY = 1440
 
 -- HINCRBY that removes the field when it reaches zero, so window hashes stay small.
@@ -31,13 +34,15 @@ local function add(key, field, by)
   return value
 end
 
--- Add (sign 1) or subtract (sign -1) a whole minute bucket (m, ms: the bucket family) to/from window w.
-local function shift_bucket(w, m, ms, minute, sign)
+-- Add (sign 1) or subtract (sign -1) a whole minute bucket (m, ms, mst: the bucket family) to/from window w.
+local function shift_bucket(w, m, ms, mst, minute, sign)
   local counts = redis.call('HGETALL', p .. m .. minute)
   for i = 1, #counts, 2 do
     add(p .. 'w:' .. w, counts[i], sign * tonumber(counts[i + 1]))
     if m == 'm:' then touched[counts[i]] = true end
   end
+  local stories = redis.call('HGETALL', p .. mst .. minute)
+  for i = 1, #stories, 2 do add(p .. 'wst:' .. w, stories[i], sign * tonumber(stories[i + 1])) end
   local sources = redis.call('HGETALL', p .. ms .. minute)
   for i = 1, #sources, 2 do
     local count = tonumber(sources[i + 1])
@@ -49,8 +54,8 @@ local function shift_bucket(w, m, ms, minute, sign)
 end
 
 local function shift(w, minute, sign)
-  shift_bucket(w, 'm:', 'ms:', minute, sign)
-  if w >= DAY then shift_bucket(w, 'dm:', 'dms:', minute, sign) end
+  shift_bucket(w, 'm:', 'ms:', 'mst:', minute, sign)
+  if w >= DAY then shift_bucket(w, 'dm:', 'dms:', 'dmst:', minute, sign) end
 end
 
 -- Move the clock forward: minutes leave each window at its old end and enter at its new end.
@@ -58,7 +63,7 @@ local function advance(to)
   if to <= clock then return end
   for _, w in ipairs(windows) do
     if clock < 0 or to - clock >= w then
-      redis.call('DEL', p .. 'w:' .. w, p .. 'wsrc:' .. w, p .. 'wd:' .. w)
+      redis.call('DEL', p .. 'w:' .. w, p .. 'wsrc:' .. w, p .. 'wd:' .. w, p .. 'wst:' .. w)
       for minute = to - w + 1, to do shift(w, minute, 1) end
     else
       for minute = clock - w + 1, to - w do shift(w, minute, -1) end
@@ -105,6 +110,24 @@ for a, tally in ipairs(batch) do
   end
 end
 
+-- Stories are assigned after the seen markers are set (a redelivery reads its story back), then
+-- counted per entity before the clock moves, like the mentions.
+local stories = false
+if ARGV[11 + caught_up] then
+  local spec, items = cjson.decode(ARGV[11 + caught_up]), cjson.decode(ARGV[12 + caught_up])
+  stories = story_section(p, spec, items, ARGV[13 + caught_up], fresh)
+  local function add_to_windows(entity, minute, by_day)
+    if minute > clock then return end
+    for _, w in ipairs(windows) do
+      if minute > clock - w and (w >= DAY or not by_day) then
+        redis.call('HINCRBY', p .. 'wst:' .. w, entity, 1)
+        if not by_day then touched[entity] = true end
+      end
+    end
+  end
+  count_stories(p, batch, fresh, stories, items, spec.horizon + math.max(1, math.ceil(spec.horizon / 3)), bucket_ttl, add_to_windows)
+end
+
 -- Partitions whose owner reports it has read everything there is (position = high watermark).
 for j = 1, caught_up do redis.call('HSET', p .. 'caughtup', ARGV[8 + j], now) end
 -- Partitions not heard from yet hold the clock back until their owner reports them caught up.
@@ -143,5 +166,5 @@ if mark >= 0 then advance(mark) end
 local changed = {}
 for entity, _ in pairs(touched) do changed[#changed + 1] = entity end
 local spikes = false
-if ARGV[10 + caught_up] then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up])) end
-return {before, clock, fresh, changed, spikes}
+if ARGV[10 + caught_up] and ARGV[10 + caught_up] ~= '' then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up])) end
+return {before, clock, fresh, changed, spikes, stories}

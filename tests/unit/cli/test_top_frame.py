@@ -37,8 +37,10 @@ def test_minute_series_is_oldest_first_and_fills_gaps() -> None:
 
 
 def test_entity_rows_rank_by_the_hour_window() -> None:
-    rows = entity_rows({"a": 4, "b": 9, "c": 0}, {CLOCK: {"a": 4}, CLOCK - 1: {"b": 9}}, CLOCK, 5)
-    assert [(r.entity, r.mentions, r.series[-2:]) for r in rows] == [("b", 9, [9, 0]), ("a", 4, [0, 4])]
+    rows = entity_rows({"a": 4, "b": 9, "c": 0}, {CLOCK: {"a": 4}, CLOCK - 1: {"b": 9}}, CLOCK, 5, stories_hour={"b": 2})
+    assert [(r.entity, r.mentions, r.stories, r.series[-2:]) for r in rows] == [
+        ("b", 9, 2, [9, 0]), ("a", 4, 0, [0, 4])
+    ]  # fmt: skip
 
 
 def test_entity_rows_then_rank_by_the_day_so_date_only_mentions_show() -> None:
@@ -90,7 +92,7 @@ def test_render_one_frame() -> None:
     frame = Frame(
         clock_minute=CLOCK,
         entities=[
-            EntityRow("raqqa", 13, [0] * 56 + [1, 2, 4, 8], 513),
+            EntityRow("raqqa", 13, [0] * 56 + [1, 2, 4, 8], 513, 3),
             EntityRow("isis", 2, [2] + [0] * 59, 2),
         ],
         alerts=[alert],
@@ -102,8 +104,8 @@ def test_render_one_frame() -> None:
     console.print(render(frame))
     lines = [line.rstrip() for line in console.export_text().splitlines()]
     assert lines[0] == "stream clock: 2025-02-19 21:20 UTC"
-    assert "│ 1 │ raqqa  │ 13 │ 513 │" + " " * 57 + "▁▂▄█ │" in lines
-    assert "│ 2 │ isis   │  2 │   2 │ █" + " " * 59 + " │" in lines
+    assert "│ 1 │ raqqa  │ 13 │ 513 │       3 │" + " " * 57 + "▁▂▄█ │" in lines
+    assert "│ 2 │ isis   │  2 │   2 │       0 │ █" + " " * 59 + " │" in lines
     assert "│ 2026-11-21 12:02 │ spike │ firing │ raqqa_burst │ raqqa  │ warning  │ 37    │" in lines
     assert "│ articles │ tagged │   120 │        2.5 │" in lines
     assert lines[-1] == "unavailable: worker metrics http://w:6066/metrics (refused)"

@@ -39,6 +39,8 @@ def snapshot() -> Snapshot:
                  "mosul": 1, "unwatched": 99}, 1440: {"raqqa": 13, "isis": 4, "mosul": 1}},
         sources={1: {"raqqa": 2, "mosul": 1}, 5: {"raqqa": 3, "mosul": 1}, 60: {"raqqa": 4, "isis": 1,
                  "mosul": 1}, 1440: {"raqqa": 4, "isis": 1, "mosul": 1}},
+        stories={1: {"raqqa": 1, "mosul": 1}, 5: {"raqqa": 2, "mosul": 1}, 60: {"raqqa": 3, "isis": 1,
+                 "mosul": 1}, 1440: {"raqqa": 3, "isis": 1, "mosul": 1}},
         minutes=minutes,
         firing=frozenset({("burst", "raqqa")}),
     )  # fmt: skip
@@ -63,6 +65,7 @@ def test_parse_snapshot_reads_the_pipeline_replies_in_order() -> None:
     replies = [
         {b"raqqa": b"4"}, {}, {b"raqqa": b"10", b"isis": b"1"}, {},  # w:1 w:5 w:60 w:1440
         {b"raqqa": b"2"}, {}, {}, {},  # wd:*
+        {}, {b"raqqa": b"3"}, {}, {},  # wst:*
         {b"burst\traqqa"},
         [CLOCK, [b"raqqa", b"6"], [], [b"raqqa", b"4", b"mosul", b"1"]],  # the last 3 minutes
     ]  # fmt: skip
@@ -71,13 +74,14 @@ def test_parse_snapshot_reads_the_pipeline_replies_in_order() -> None:
         clock_minute=CLOCK,
         windows={1: {"raqqa": 4}, 5: {}, 60: {"raqqa": 10, "isis": 1}, 1440: {}},
         sources={1: {"raqqa": 2}, 5: {}, 60: {}, 1440: {}},
+        stories={1: {}, 5: {"raqqa": 3}, 60: {}, 1440: {}},
         minutes={CLOCK - 2: {"raqqa": 6}, CLOCK - 1: {}, CLOCK: {"raqqa": 4, "mosul": 1}},
         firing=frozenset({("burst", "raqqa")}),
     )
 
 
 def test_parse_snapshot_before_anything_was_counted() -> None:
-    parsed = parse_snapshot((1,), [{}, {}, set(), [-1]])
+    parsed = parse_snapshot((1,), [{}, {}, {}, set(), [-1]])
     assert (parsed.clock_minute, parsed.minutes, parsed.firing) == (-1, {}, frozenset())
 
 
@@ -86,6 +90,8 @@ def test_count_families_exact_values() -> None:
     assert got[("newsmon_entity_mentions_window", (("entity", "raqqa"), ("window", "5m")))] == 10
     assert got[("newsmon_entity_mentions_window", (("entity", "isis"), ("window", "1m")))] == 0
     assert got[("newsmon_entity_sources_window", (("entity", "raqqa"), ("window", "1h")))] == 4
+    assert got[("newsmon_entity_stories_window", (("entity", "raqqa"), ("window", "5m")))] == 2
+    assert got[("newsmon_entity_stories_window", (("entity", "isis"), ("window", "1m")))] == 0
     assert ("newsmon_entity_mentions_window", (("entity", "unwatched"), ("window", "1h"))) not in got
     top = {k: v for k, v in got.items() if k[0] == "newsmon_top_entity_mentions"}
     assert top == {
@@ -100,7 +106,7 @@ def test_count_families_exact_values() -> None:
     assert got[("newsmon_spike_firing", (("entity", "mosul"), ("spike", "burst")))] == 0
     assert ("newsmon_spike_ratio", (("entity", "isis"), ("spike", "burst"))) not in got  # not watched by it
     assert got[("newsmon_spike_threshold_ratio", (("spike", "burst"),))] == 3.0
-    assert len(got) == 3 * 4 * 2 + 2 + 1 + 2 + 2 + 1
+    assert len(got) == 3 * 4 * 3 + 2 + 1 + 2 + 2 + 1
 
 
 def test_no_clock_no_clock_sample_and_no_ratios() -> None:

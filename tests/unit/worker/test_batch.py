@@ -10,10 +10,12 @@ import orjson
 import pytest
 import yaml
 
+from streams.stories.sketch import sketch
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.worker.batch import tag_batch
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+CORPUS = Path(__file__).parents[2] / "fixtures" / "stories" / "corpus.jsonl"
 WATCHLIST = {
     "entities": [
         {"id": "isis", "names": {"ar": ["داعش"], "en": ["ISIS", "Daesh"]}},
@@ -93,3 +95,37 @@ def test_spike_watched_entities_keep_their_matched_names_from_one_scan(tmp_path:
     batch = tag_batch(compiled, messages, max_bytes=10_000, now=NOW)
     assert [a.watched_names for a in batch.articles] == [{"mosul": ["Mosul", "الموصل"]}, {}]
     assert scans == ["Mosul and الموصل"]  # only the article with spike evidence is scanned again
+
+
+def test_the_story_sketch_comes_from_the_tag_scan_on_both_matcher_paths(
+    compiled: CompiledWatchlist, tmp_path: Path
+) -> None:
+    rows = [orjson.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()[:3]]
+    messages = [Msg(article(id=r["id"], title=r["title"], body=r["body"])) for r in rows]
+    without_positions = dict(WATCHLIST, rules=[])
+    path = tmp_path / "mentions.yaml"
+    path.write_text(yaml.safe_dump(without_positions, allow_unicode=True), encoding="utf-8")
+    for watchlist in (compiled, compile_watchlist(path, env={})):
+        batch = tag_batch(watchlist, messages, max_bytes=1 << 20, now=NOW)
+        assert [a.sketch for a in batch.articles] == [sketch(r["body"]) for r in rows]
+
+
+def test_the_story_request_lists_every_article_and_stories_land_in_news_tagged(
+    compiled: CompiledWatchlist,
+) -> None:
+    body = CORPUS.read_text(encoding="utf-8").splitlines()[0]
+    messages = [
+        Msg(article(id="long", body=orjson.loads(body)["body"])),
+        Msg(article(id="short", title="Mosul")),
+    ]
+    batch = tag_batch(compiled, messages, max_bytes=1 << 20, now=NOW)
+    request = batch.story_request(3600, now=7200.5)
+    signature = batch.articles[0].sketch.signature
+    assert signature is not None
+    assert orjson.loads(request.items) == [["long", 1], ["short", 0]]
+    assert request.blob == signature + batch.articles[0].sketch.bands
+    assert orjson.loads(request.spec) == {
+        "now": 7200, "horizon": 3600, "kept": 3, "needed": 52, "slots": 128, "bands": 32,
+    }  # fmt: skip
+    batch.assign_stories(["s1", "short"])
+    assert [a.tagged["story"] for a in batch.articles] == ["s1", "short"]

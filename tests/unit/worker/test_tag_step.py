@@ -11,7 +11,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from streams.store.client import RedisRetry
-from streams.store.counts import Recorded, Tally
+from streams.store.counts import Recorded, StoryRequest, Tally
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Outbox, Record
@@ -26,12 +26,22 @@ class FakeCounts:
         self.clock_minute = clock_minute
         self.seen: set[str] = set()
         self.calls: list[list[Tally]] = []
+        self.story_requests: list[StoryRequest | None] = []
 
-    async def record(self, batch: Sequence[Tally], spikes: bytes | None = None) -> Recorded:
+    async def record(
+        self,
+        batch: Sequence[Tally],
+        now: float | None = None,
+        spikes: bytes | None = None,
+        stories: StoryRequest | None = None,
+    ) -> Recorded:
         self.calls.append(list(batch))
+        self.story_requests.append(stories)
         fresh = [tally.article_id not in self.seen for tally in batch]
         self.seen.update(tally.article_id for tally in batch)
-        return Recorded(clock_minute=self.clock_minute, fresh=fresh)
+        # Every article a story of its own, named after the article.
+        story_ids = [f"story-of-{tally.article_id}" for tally in batch]
+        return Recorded(clock_minute=self.clock_minute, fresh=fresh, stories=story_ids)
 
     async def tick(self, caught_up: Sequence[int] = (), spikes: bytes | None = None) -> Recorded:
         return Recorded(clock_minute=self.clock_minute, fresh=[])
@@ -81,7 +91,13 @@ async def test_a_batch_is_counted_once_and_published_tagged_alerts_and_dead_lett
     await step.run(messages[1:])  # redelivered: published again, counted as a duplicate
     assert [[t.article_id for t in call] for call in counts.calls] == [["near"], ["near"]]
     assert [(key, partition) for key, _, partition in kafka.batches["tagged"]] == [(b"near", 4)] * 2
-    assert orjson.loads(kafka.batches["tagged"][0][1])["mentions"] == {"mosul": 1, "isis": 1}
+    tagged = orjson.loads(kafka.batches["tagged"][0][1])
+    assert (tagged["mentions"], tagged["story"]) == ({"mosul": 1, "isis": 1}, "story-of-near")
+    request = counts.story_requests[0]
+    assert request is not None
+    # A title-only article has no signature: its item says so and the blob is empty.
+    assert (orjson.loads(request.items), request.blob) == ([["near", 0]], b"")
+    assert orjson.loads(request.spec)["horizon"] == 3 * 86400
     assert [orjson.loads(value)["rule_id"] for _, value, _ in kafka.batches["alerts"]] == [
         "isis_near_mosul"
     ] * 2

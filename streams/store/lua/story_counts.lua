@@ -1,0 +1,31 @@
+-- count_stories(p, batch, fresh, stories, items, story_ttl, bucket_ttl, add_to_windows): the
+-- distinct-story counts of one counting call, prepended to record.lua (not a script of its own).
+-- A story counts once for an entity, in the minute its first copy mentioning the entity arrived.
+-- Keys (prefix p, streams/store/keys.py):
+--   p mst:<minute>     hash entity -> stories first mentioning it in that minute (expires with buckets);
+--   p dmst:<minute>    the same for day-precision articles, at their midnight (windows >= 1 day only)
+--   p wst:<W>          hash entity -> distinct stories in window W (record.lua's shift moves buckets)
+--   p sen:<story id>   set of the entities the story was counted for (TTL: the story's lifetime)
+-- batch: record.lua's decoded batch; fresh: 1 for articles counted for the first time; stories: each
+-- article's story id; items: the story section's items (an unsigned article is a story of its own,
+-- so it needs no set); add_to_windows(entity, minute, by_day): record.lua's "count now if inside a window".
+local function count_stories(p, batch, fresh, stories, items, story_ttl, bucket_ttl, add_to_windows)
+  for a, tally in ipairs(batch) do
+    local minute, mentions, by_day = tally[2], tally[5], tally[6] == 1
+    local bucket = p .. (by_day and 'dmst:' or 'mst:') .. minute
+    if fresh[a] == 1 and next(mentions) ~= nil then
+      local story, signed = stories[a], items[a][2] == 1
+      local seen_key = p .. 'sen:' .. story
+      local counted = false
+      for entity, _ in pairs(mentions) do
+        if not signed or redis.call('SADD', seen_key, entity) == 1 then
+          redis.call('HINCRBY', bucket, entity, 1)
+          add_to_windows(entity, minute, by_day)
+          counted = true
+        end
+      end
+      if signed then redis.call('EXPIRE', seen_key, story_ttl) end
+      if counted then redis.call('EXPIRE', bucket, bucket_ttl) end
+    end
+  end
+end

@@ -1,0 +1,1 @@
+"""Story assignment: near-duplicate articles (syndicated copies) grouped into stories (docs/stories.md)."""
