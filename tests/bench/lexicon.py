@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from streams.normalize import internal_form  # noqa: E402
+from streams.matching.normalize import internal_form  # noqa: E402
 
 # Given names: the Arabic spelling and the Latin spellings newsrooms use for it.
 GIVEN_NAMES: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from streams import matcher as matcher_module  # noqa: E402
-from streams.normalize import internal_form  # noqa: E402
-from streams.watchlist import load_watchlist, parse_watchlist  # noqa: E402
+from streams.matching import matcher as matcher_module  # noqa: E402
+from streams.matching.normalize import internal_form  # noqa: E402
+from streams.watchlist.file import load_watchlist, parse_watchlist  # noqa: E402
 from tests.bench.lexicon import make_lexicon, write_jsonl, write_yaml  # noqa: E402
 
 CACHE = Path(os.environ.get("NEWSMON_BENCH_CACHE", Path.home() / ".cache" / "newsmon" / "bench"))
