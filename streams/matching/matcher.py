@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain, islice
 
 from streams.matching._scan import Scanner
 from streams.matching.normalize import (
@@ -59,19 +61,24 @@ STACKS_LAM_ONLY = frozenset(c + _LAM for c in _CONJUNCTIONS)
 
 @dataclass(frozen=True, slots=True)
 class MatcherStats:
-    """Names compiled, whole-token patterns looked up (clitic forms included), scanner size in bytes."""
+    """Names compiled, whole-token patterns looked up (clitic forms included), scanner size in bytes,
+    and names listed under more than one entity (each of their matches counts for every one)."""
 
     names: int
     patterns: int
     scanner_bytes: int
+    shared_names: int = 0
+
+
+# (entity, name as written by it): who a compiled name counts for, in listing order, one per entity.
+Owners = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class _Name:
     """A compiled watchlist name: its tokens in the internal form and how its first token may look."""
 
-    entity: str
-    written: str
+    owners: Owners
     tokens: tuple[bytes, ...]
     arabic: bool  # Arabic names take proclitics on their first token
     definite: bool  # starts with ال: ل attaches only as لل
@@ -98,12 +105,43 @@ def _is_arabic(ch: str) -> bool:
     return unicodedata.name(ch, "").startswith("ARABIC")
 
 
-def _compile_name(entity: str, written: str, encoded: tuple[bytes, ...]) -> _Name:
-    arabic = _is_arabic(first_character(encoded[0]))
-    definite = arabic and encoded[0].startswith(_ALEF_LAM) and len(encoded[0]) > len(_ALEF_LAM)
-    # Look up the longest token (likely the rarest); ties go to the first, which needs no walk back.
-    anchor = max(range(len(encoded)), key=lambda i: (len(encoded[i]), -i))
-    return _Name(entity, written, encoded, arabic, definite, anchor)
+class _ScriptOfFirst:
+    """Whether a token starts with an Arabic letter, memoised on its first character's bytes (a
+    lexicon has a million names but a few hundred first characters)."""
+
+    def __init__(self) -> None:
+        self._arabic: dict[bytes, bool] = {}
+
+    def arabic(self, token: bytes) -> bool:
+        key = token[:1] if token[0] < 0x80 else token[:3]
+        known = self._arabic.get(key)
+        if known is None:
+            known = self._arabic[key] = _is_arabic(first_character(token))
+        return known
+
+
+def _anchor(tokens: tuple[bytes, ...], names_with: Mapping[bytes, int]) -> int:
+    """The token to look up: the one in the fewest watchlist names, then the longest, then the first.
+
+    Every text occurrence of the anchor compares the tokens around it for each name it anchors, so a
+    token shared by thousands of names (a given name in a lexicon: Khalid, عبد) must not be one.
+    """
+    if len(tokens) == 1:
+        return 0
+    return min(range(len(tokens)), key=lambda i: (names_with[tokens[i]], -len(tokens[i]), i))
+
+
+def _compile_name(
+    owners: Owners, tokens: tuple[bytes, ...], script: _ScriptOfFirst, names_with: Mapping[bytes, int]
+) -> _Name:
+    arabic = script.arabic(tokens[0])
+    definite = arabic and tokens[0].startswith(_ALEF_LAM) and len(tokens[0]) > len(_ALEF_LAM)
+    return _Name(owners, tokens, arabic, definite, _anchor(tokens, names_with))
+
+
+_SORTED_ALL = tuple((stack, len(stack)) for stack in sorted(STACKS_ALL))
+_SORTED_WITHOUT_LAM = tuple((stack, len(stack)) for stack in sorted(STACKS_WITHOUT_LAM))
+_SORTED_LAM_ONLY = tuple((stack, len(stack)) for stack in sorted(STACKS_LAM_ONLY))
 
 
 def _patterns(name: _Name) -> list[tuple[bytes, int]]:
@@ -115,12 +153,13 @@ def _patterns(name: _Name) -> list[tuple[bytes, int]]:
     anchor = name.tokens[name.anchor]
     if name.anchor > 0 or not name.arabic:
         return [(anchor, 0)]
-    stacks = STACKS_WITHOUT_LAM if name.definite else STACKS_ALL
-    forms = [(stack + anchor, len(stack)) for stack in sorted(stacks)]
-    if name.definite:
-        # A proclitic never replaces ال: ل attaches only in the assimilated لل form (ل + لموصل).
-        forms += [(stack + anchor[1:], len(stack)) for stack in sorted(STACKS_LAM_ONLY)]
-    return forms
+    if not name.definite:
+        return [(stack + anchor, clitics) for stack, clitics in _SORTED_ALL]
+    # A proclitic never replaces ال: ل attaches only in the assimilated لل form (ل + لموصل).
+    bare = anchor[1:]
+    return [(stack + anchor, clitics) for stack, clitics in _SORTED_WITHOUT_LAM] + [
+        (stack + bare, clitics) for stack, clitics in _SORTED_LAM_ONLY
+    ]
 
 
 def _stack_code(stack: bytes) -> int:
@@ -222,22 +261,56 @@ class _Tables:
         )  # fmt: skip
 
 
+# A name to compile: (entity, name as written, its internal form: normalized tokens joined by spaces).
+NameForm = tuple[str, str, bytes]
+
+
+def _owners_by_tokens(names: Iterable[NameForm]) -> dict[tuple[bytes, ...], Owners]:
+    """Distinct names (by tokens), each with the entities listing it; an entity's first spelling is
+    kept (أردوغان before اردوغان: one compiled name that reports the spelling listed first)."""
+    owners: dict[tuple[bytes, ...], Owners] = {}
+    for entity, written, form in names:
+        tokens = tuple(form.split())
+        if not tokens:
+            raise ValueError(f"name {written!r} of entity {entity!r} has no letters or digits")
+        listed = owners.get(tokens)
+        if listed is None:
+            owners[tokens] = ((entity, written),)
+        elif all(owner != entity for owner, _ in listed):
+            owners[tokens] = (*listed, (entity, written))
+    return owners
+
+
 class Matcher:
-    """Matches watchlist names in articles; build once, then call ``mentions`` per article."""
+    """Matches watchlist names in articles; build once, then call ``mentions`` per article.
+
+    A name listed under several entities is compiled once and each of its matches counts for every
+    one of them (DESIGN.md "Matching" rule 4); within one entity, spellings that normalize alike
+    count once.
+    """
 
     def __init__(self, entities: Mapping[str, Iterable[str]]) -> None:
-        """``entities`` maps entity id → names; a name listed twice counts once (first entity wins)."""
-        self._names: list[_Name] = []
-        compiled: set[tuple[bytes, ...]] = set()
-        for entity, names in entities.items():
-            for written in names:
-                tokens = tuple(internal_form(written).split())  # the tokens of tokenize(), but fast
-                if not tokens:
-                    raise ValueError(f"name {written!r} of entity {entity!r} has no letters or digits")
-                if tokens not in compiled:  # e.g. أردوغان after اردوغان: the first listed wins anyway
-                    compiled.add(tokens)
-                    self._names.append(_compile_name(entity, written, tokens))
-        self._entity_of = [name.entity for name in self._names]
+        """``entities`` maps entity id → names."""
+        self._compile(
+            (entity, written, internal_form(written))
+            for entity, names in entities.items()
+            for written in names
+        )
+
+    @classmethod
+    def from_forms(cls, names: Iterable[NameForm]) -> Matcher:
+        """A matcher from names whose internal forms are known already (the watchlist loader's)."""
+        matcher = cls.__new__(cls)
+        matcher._compile(names)
+        return matcher
+
+    def _compile(self, names: Iterable[NameForm]) -> None:
+        owners = _owners_by_tokens(names)
+        names_with = Counter(chain.from_iterable(owners))
+        script = _ScriptOfFirst()
+        self._names = [_compile_name(listed, tokens, script, names_with) for tokens, listed in owners.items()]
+        self._shared = sum(len(name.owners) > 1 for name in self._names)
+        self._entities_of = [tuple(entity for entity, _ in name.owners) for name in self._names]
         tables = _Tables(self._names)
         self._pattern_count = len(tables.patterns)
         self._scanner = tables.scanner()
@@ -257,10 +330,10 @@ class Matcher:
         counts: dict[str, int] = {}
         if not hits:
             return counts
-        entity_of = self._entity_of
+        entities_of = self._entities_of
         for hit in _select_non_overlapping(joined, hits):
-            entity = entity_of[hit[3]]
-            counts[entity] = counts.get(entity, 0) + 1
+            for entity in entities_of[hit[3]]:
+                counts[entity] = counts.get(entity, 0) + 1
         return counts
 
     def find(self, title: str, body: str) -> list[Match]:
@@ -272,10 +345,13 @@ class Matcher:
             # Tokens between consecutive match starts; bytes.split() also drops the boundary (\n).
             token += len(joined[counted_to:token_start].split())
             counted_to = token_start
-            name = self._names[name_index]
-            matches.append(Match(name.entity, name.written, token))
+            matches += (Match(entity, written, token) for entity, written in self._names[name_index].owners)
         return matches
 
     def stats(self) -> MatcherStats:
         """Sizes of the compiled matcher, for logs and benchmarks."""
-        return MatcherStats(len(self._names), self._pattern_count, self._scanner.memory())
+        return MatcherStats(len(self._names), self._pattern_count, self._scanner.memory(), self._shared)
+
+    def shared_names(self, limit: int) -> list[Owners]:
+        """Up to ``limit`` names listed under several entities, each as its (entity, name) owners."""
+        return list(islice((name.owners for name in self._names if len(name.owners) > 1), limit))
