@@ -7,7 +7,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import accumulate, chain, islice
 
 from streams.matching._scan import Scanner
 from streams.matching.normalize import (
@@ -74,22 +74,6 @@ class MatcherStats:
 Owners = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Name:
-    """A compiled watchlist name: its tokens in the internal form and how its first token may look."""
-
-    owners: Owners
-    tokens: tuple[bytes, ...]
-    arabic: bool  # Arabic names take proclitics on their first token
-    definite: bool  # starts with ال: ل attaches only as لل
-    anchor: int  # the token the scanner looks up; the others are compared around it
-
-    @property
-    def rule(self) -> int:
-        """Which proclitic stacks the scanner allows on the first token (RULE_* in _scan.c)."""
-        return _RULE_DEFINITE if self.definite else _RULE_ARABIC if self.arabic else _RULE_NONE
-
-
 _RULE_NONE, _RULE_ARABIC, _RULE_DEFINITE = 0, 1, 2
 # Stack sets in the scanner's order (STACKS_* in _scan.c).
 _STACK_SETS = (STACKS_ALL, STACKS_WITHOUT_LAM, STACKS_LAM_ONLY)
@@ -126,17 +110,38 @@ def _anchor(tokens: tuple[bytes, ...], names_with: Mapping[bytes, int]) -> int:
     Every text occurrence of the anchor compares the tokens around it for each name it anchors, so a
     token shared by thousands of names (a given name in a lexicon: Khalid, عبد) must not be one.
     """
-    if len(tokens) == 1:
-        return 0
-    return min(range(len(tokens)), key=lambda i: (names_with[tokens[i]], -len(tokens[i]), i))
+    best, best_key = 0, (names_with[tokens[0]], -len(tokens[0]))
+    for index in range(1, len(tokens)):
+        key = (names_with[tokens[index]], -len(tokens[index]))
+        if key < best_key:
+            best, best_key = index, key
+    return best
 
 
-def _compile_name(
-    owners: Owners, tokens: tuple[bytes, ...], script: _ScriptOfFirst, names_with: Mapping[bytes, int]
-) -> _Name:
-    arabic = script.arabic(tokens[0])
-    definite = arabic and tokens[0].startswith(_ALEF_LAM) and len(tokens[0]) > len(_ALEF_LAM)
-    return _Name(owners, tokens, arabic, definite, _anchor(tokens, names_with))
+class _CompiledNames:
+    """The distinct watchlist names as parallel lists (a million names: no object per name)."""
+
+    def __init__(self, owners: dict[bytes, Owners]) -> None:
+        self.tokens = [tuple(form.split()) for form in owners]
+        self.owners = list(owners.values())
+        names_with = Counter(chain.from_iterable(self.tokens))
+        script = _ScriptOfFirst()
+        self.arabic = [script.arabic(tokens[0]) for tokens in self.tokens]
+        self.definite = [
+            arabic and tokens[0].startswith(_ALEF_LAM) and len(tokens[0]) > len(_ALEF_LAM)
+            for arabic, tokens in zip(self.arabic, self.tokens, strict=True)
+        ]
+        self.anchors = [0 if len(tokens) == 1 else _anchor(tokens, names_with) for tokens in self.tokens]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def rules(self) -> list[int]:
+        """Which proclitic stacks the scanner allows on each name's first token (RULE_* in _scan.c)."""
+        return [
+            _RULE_DEFINITE if definite else _RULE_ARABIC if arabic else _RULE_NONE
+            for arabic, definite in zip(self.arabic, self.definite, strict=True)
+        ]
 
 
 _SORTED_ALL = tuple((stack, len(stack)) for stack in sorted(STACKS_ALL))
@@ -144,16 +149,14 @@ _SORTED_WITHOUT_LAM = tuple((stack, len(stack)) for stack in sorted(STACKS_WITHO
 _SORTED_LAM_ONLY = tuple((stack, len(stack)) for stack in sorted(STACKS_LAM_ONLY))
 
 
-def _patterns(name: _Name) -> list[tuple[bytes, int]]:
-    """Whole-token forms of a name's anchor token, each with its number of clitic letters.
+def _clitic_patterns(anchor: bytes, definite: bool) -> list[tuple[bytes, int]]:
+    """Whole-token forms of a name's anchor token when it is the name's first token and Arabic, each
+    with its number of clitic letters (other anchors are looked up as they are).
 
     Every clitic form is a pattern of its own: one hash lookup per text token then finds the stem with
     any proclitic stack (measured: cheaper than stripping candidate stacks off every text token).
     """
-    anchor = name.tokens[name.anchor]
-    if name.anchor > 0 or not name.arabic:
-        return [(anchor, 0)]
-    if not name.definite:
+    if not definite:
         return [(stack + anchor, clitics) for stack, clitics in _SORTED_ALL]
     # A proclitic never replaces ال: ل attaches only in the assimilated لل form (ل + لموصل).
     bare = anchor[1:]
@@ -225,34 +228,43 @@ class _Tables:
     """The compiled watchlist as the C scanner takes it: patterns, and per pattern the names it may
     start, their tokens and the proclitic stacks they allow (see streams/_scan.c)."""
 
-    def __init__(self, names: list[_Name]) -> None:
-        pattern_ids: dict[bytes, int] = {}
-        targets: list[list[tuple[int, int]]] = []
-        self.names = array("I")
-        self.token_spans = array("I")
-        tokens = bytearray()
-        for name_index, name in enumerate(names):
-            self.names.extend((len(self.token_spans) // 2, len(name.tokens), name.anchor, name.rule))
-            for token in name.tokens:
-                self.token_spans.extend((len(tokens), len(token)))
-                tokens += token
-            for pattern, clitics in _patterns(name):
-                if pattern not in pattern_ids:
-                    pattern_ids[pattern] = len(targets)
-                    targets.append([])
-                targets[pattern_ids[pattern]].append((name_index, clitics))
-        self.patterns = list(pattern_ids)
-        self.token_bytes = bytes(tokens)
-        self.pattern_targets = array("I")
-        self.targets = array("I")
-        for targets_of in targets:
-            self.pattern_targets.extend((len(self.targets) // 2, len(targets_of)))
-            for pair in targets_of:
-                self.targets.extend(pair)
+    def __init__(self, names: _CompiledNames) -> None:
+        counts = [len(tokens) for tokens in names.tokens]
+        flat = list(chain.from_iterable(names.tokens))
+        lengths = [len(token) for token in flat]
+        self.token_bytes = b"".join(flat)
+        # accumulate(..., initial=0) yields one offset more than there are items: zip drops the last.
+        offsets = accumulate(lengths, initial=0)
+        self.token_spans = array("I", chain.from_iterable(zip(offsets, lengths, strict=False)))
+        first_tokens = accumulate(counts, initial=0)
+        rows = zip(first_tokens, counts, names.anchors, names.rules(), strict=False)
+        self.names = array("I", chain.from_iterable(rows))
+        self.patterns, self.pattern_targets, self.targets = self._pattern_tables(names)
         self.stacks = array("I")
         for index, stacks in enumerate(_STACK_SETS):
             for stack in sorted(stacks):
                 self.stacks.extend((index, _stack_code(stack)))
+
+    @staticmethod
+    def _pattern_tables(names: _CompiledNames) -> tuple[list[bytes], array[int], array[int]]:
+        """Patterns, and per pattern its (first target, count), and the (name, clitics) targets."""
+        targets: dict[bytes, list[int]] = {}  # pattern -> flat (name, clitics) pairs
+        for index, (tokens, anchor, arabic, definite) in enumerate(
+            zip(names.tokens, names.anchors, names.arabic, names.definite, strict=True)
+        ):
+            if anchor or not arabic:  # one pattern: the common case, kept short
+                pairs = targets.get(tokens[anchor])
+                if pairs is None:
+                    targets[tokens[anchor]] = [index, 0]
+                else:
+                    pairs += (index, 0)
+                continue
+            for pattern, clitics in _clitic_patterns(tokens[0], definite):
+                targets.setdefault(pattern, []).extend((index, clitics))
+        sizes = [len(pairs) // 2 for pairs in targets.values()]
+        firsts = accumulate(sizes, initial=0)
+        pattern_targets = array("I", chain.from_iterable(zip(firsts, sizes, strict=False)))
+        return list(targets), pattern_targets, array("I", chain.from_iterable(targets.values()))
 
     def scanner(self) -> Scanner:
         return Scanner(
@@ -265,20 +277,24 @@ class _Tables:
 NameForm = tuple[str, str, bytes]
 
 
-def _owners_by_tokens(names: Iterable[NameForm]) -> dict[tuple[bytes, ...], Owners]:
-    """Distinct names (by tokens), each with the entities listing it; an entity's first spelling is
-    kept (أردوغان before اردوغان: one compiled name that reports the spelling listed first)."""
-    owners: dict[tuple[bytes, ...], Owners] = {}
+def _owners_by_form(names: Iterable[NameForm]) -> dict[bytes, Owners]:
+    """Distinct names (by internal form), each with the entities listing it; an entity's first
+    spelling is kept (أردوغان before اردوغان: one compiled name that reports the spelling listed first)."""
+    owners: dict[bytes, Owners] = {}
     for entity, written, form in names:
-        tokens = tuple(form.split())
-        if not tokens:
-            raise ValueError(f"name {written!r} of entity {entity!r} has no letters or digits")
-        listed = owners.get(tokens)
+        listed = owners.get(form)
         if listed is None:
-            owners[tokens] = ((entity, written),)
+            if not form:
+                raise ValueError(f"name {written!r} of entity {entity!r} has no letters or digits")
+            owners[form] = ((entity, written),)
         elif all(owner != entity for owner, _ in listed):
-            owners[tokens] = (*listed, (entity, written))
+            owners[form] = (*listed, (entity, written))
     return owners
+
+
+def canonical_form(name: str) -> bytes:
+    """A name's internal form with its tokens joined by one space: equal for names that match alike."""
+    return b" ".join(internal_form(name).split())
 
 
 class Matcher:
@@ -292,25 +308,27 @@ class Matcher:
     def __init__(self, entities: Mapping[str, Iterable[str]]) -> None:
         """``entities`` maps entity id → names."""
         self._compile(
-            (entity, written, internal_form(written))
+            (entity, written, canonical_form(written))
             for entity, names in entities.items()
             for written in names
         )
 
     @classmethod
     def from_forms(cls, names: Iterable[NameForm]) -> Matcher:
-        """A matcher from names whose internal forms are known already (the watchlist loader's)."""
+        """A matcher from names whose canonical forms (``canonical_form``) are known already (the
+        watchlist loader computes them while validating)."""
         matcher = cls.__new__(cls)
         matcher._compile(names)
         return matcher
 
     def _compile(self, names: Iterable[NameForm]) -> None:
-        owners = _owners_by_tokens(names)
-        names_with = Counter(chain.from_iterable(owners))
-        script = _ScriptOfFirst()
-        self._names = [_compile_name(listed, tokens, script, names_with) for tokens, listed in owners.items()]
-        self._shared = sum(len(name.owners) > 1 for name in self._names)
-        self._entities_of = [tuple(entity for entity, _ in name.owners) for name in self._names]
+        self._names = _CompiledNames(_owners_by_form(names))
+        self._owners = self._names.owners
+        self._shared = sum(len(owners) > 1 for owners in self._owners)
+        self._entities_of = [
+            (owners[0][0],) if len(owners) == 1 else tuple(entity for entity, _ in owners)
+            for owners in self._owners
+        ]
         tables = _Tables(self._names)
         self._pattern_count = len(tables.patterns)
         self._scanner = tables.scanner()
@@ -345,7 +363,7 @@ class Matcher:
             # Tokens between consecutive match starts; bytes.split() also drops the boundary (\n).
             token += len(joined[counted_to:token_start].split())
             counted_to = token_start
-            matches += (Match(entity, written, token) for entity, written in self._names[name_index].owners)
+            matches += (Match(entity, written, token) for entity, written in self._owners[name_index])
         return matches
 
     def stats(self) -> MatcherStats:
@@ -354,4 +372,4 @@ class Matcher:
 
     def shared_names(self, limit: int) -> list[Owners]:
         """Up to ``limit`` names listed under several entities, each as its (entity, name) owners."""
-        return list(islice((name.owners for name in self._names if len(name.owners) > 1), limit))
+        return list(islice((owners for owners in self._owners if len(owners) > 1), limit))

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from streams.matching.normalize import internal_form
+from streams.matching.matcher import canonical_form
 
 ENTITY_ID = re.compile(r"[a-z0-9_-]+")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
@@ -95,7 +95,7 @@ def _validate_name_list(value: Any, where: str, forms: list[bytes]) -> tuple[str
     for position, name in enumerate(value):
         if not isinstance(name, str):
             raise EntityFileError(f"{where}[{position}]: must be a string, got {_type_name(name)}")
-        form = b" ".join(internal_form(name).split())
+        form = canonical_form(name)
         if not form:
             raise EntityFileError(
                 f"{where}[{position}]: {name!r} normalizes to nothing (no letters or digits)"
@@ -107,11 +107,14 @@ def _validate_name_list(value: Any, where: str, forms: list[bytes]) -> tuple[str
 def _repeated_key(line: bytes, value: Any) -> str | None:
     """A key given twice in one object of the line (orjson keeps the last one silently), or None.
 
-    Each parsed key is looked for in the raw line; only when one occurs twice (a name spelled like a
-    key, or a real repeat) is the line parsed again with the standard library to tell which.
+    Only a line with more key separators than parsed keys is parsed again, with the standard
+    library, to tell which key repeats.
     """
-    keys = [*value, *value["names"]] if isinstance(value.get("names"), dict) else list(value)
-    if all(line.count(b'"' + key.encode() + b'"') <= 1 for key in keys):
+    names = value.get("names")
+    keys = len(value) + (len(names) if isinstance(names, dict) else 0)
+    # Every key is followed by `":` (or `" :`); a string with a quote in it has `\"` instead. More
+    # such places than parsed keys (rare: a name with `":` or a repeat) warrant the exact check.
+    if line.count(b'":') + line.count(b'" :') - line.count(b'\\":') <= keys:
         return None
     repeated: list[str] = []
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import yaml
 
-from streams.matching.matcher import Matcher, tokenize
-from streams.matching.normalize import internal_form
+from streams.matching.matcher import Matcher, canonical_form, tokenize
 from streams.watchlist.entity_files import (
     DEFAULT_MAX_BYTES,
     EntityFileError,
@@ -94,7 +93,7 @@ class Watchlist:
 
 def _forms_of(entity: Entity) -> tuple[bytes, ...]:
     """The entity's internal forms (computed here for entities built without them, e.g. in tests)."""
-    return entity.forms or tuple(internal_form(name) for name in entity.all_names())
+    return entity.forms or tuple(canonical_form(name) for name in entity.all_names())
 
 
 class _UniqueKeyLoader(yaml.CSafeLoader):
@@ -272,7 +271,7 @@ def _parse_name_list(value: Any, where: str, forms: list[bytes]) -> tuple[str, .
             raise WatchlistError(f"{where}[{position}]: must be a string, got {_type_name(name)}")
         if not name.strip():
             raise WatchlistError(f"{where}[{position}]: empty name")
-        form = b" ".join(internal_form(name).split())  # the tokens of tokenize(), fast
+        form = canonical_form(name)  # the tokens of tokenize(), fast
         if not form:
             raise WatchlistError(
                 f"{where}[{position}]: {name!r} normalizes to nothing (no letters or digits)"

@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python tests/bench/startup.py [--sizes 10000,100000,1000000] [--no-cli]
 Each size is a count of names (2 per entity up to 100,000 names, then 5 per entity, as lexicons
-have). Lexicon files are generated once into the bench cache (tests/bench/lexicon.py).
+have), without shared names; the same lexicon as inline YAML (up to --c-yaml-max) and as a JSON Lines
+entity file. Lexicon files are generated once into the bench cache (tests/bench/lexicon.py).
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from streams.matching import matcher as matcher_module  # noqa: E402
-from streams.matching.normalize import internal_form  # noqa: E402
-from streams.watchlist.file import load_watchlist, parse_watchlist  # noqa: E402
+from streams.watchlist.entity_files import read_entity_files  # noqa: E402
+from streams.watchlist.file import load_watchlist  # noqa: E402
 from tests.bench.lexicon import make_lexicon, write_jsonl, write_yaml  # noqa: E402
 
 CACHE = Path(os.environ.get("NEWSMON_BENCH_CACHE", Path.home() / ".cache" / "newsmon" / "bench"))
@@ -70,48 +70,50 @@ def _read_jsonl(path: Path) -> list[Any]:
         return [orjson.loads(line) for line in handle]
 
 
-def _encode(written: list[tuple[str, str]]) -> list[tuple[bytes, ...]]:
-    return [tuple(internal_form(name).split()) for _, name in written]
-
-
-def _compile(written: list[tuple[str, str]], encoded: list[tuple[bytes, ...]]) -> list[Any]:
-    return [matcher_module._compile_name(e, n, t) for (e, n), t in zip(written, encoded, strict=True)]
-
-
 def stages(names: int, pure_yaml: bool, c_yaml: bool) -> None:
     yaml_path, jsonl_path = lexicon_files(names)
     print(f"{names} names, {entities_for(names)} entities: YAML {yaml_path.stat().st_size / 1e6:.1f} MB, "
           f"JSONL {jsonl_path.stat().st_size / 1e6:.1f} MB")  # fmt: skip
     if pure_yaml:
-        _stage("YAML, the loader's SafeLoader subclass", lambda: load_watchlist(yaml_path))
+        _stage("YAML, pure-Python SafeLoader (before)", yaml.load, yaml_path.read_bytes(), yaml.SafeLoader)
     if c_yaml:
-        _stage("YAML, CSafeLoader", lambda: yaml.load(yaml_path.read_bytes(), Loader=yaml.CSafeLoader))
-    data = {"entities": _stage("JSON Lines, orjson", lambda: _read_jsonl(jsonl_path))}
-    watchlist = _stage("validate (parse_watchlist, tokenize per name)", parse_watchlist, data)
-    del data
-    entity_names = watchlist.entity_names()
-    written = [(entity, name) for entity, names_of in entity_names.items() for name in names_of]
-    encoded = _stage("internal_form per name", _encode, written)
-    compiled = _stage("_compile_name per name (objects)", _compile, written, encoded)
-    tables = _stage("tables (clitic patterns, arrays)", matcher_module._Tables, compiled)
-    print(f"  {'':<44} {len(tables.patterns)} patterns")
-    _stage("C scanner build", tables.scanner)
-    del tables, compiled, encoded
-    _stage("Matcher(...) whole", matcher_module.Matcher, entity_names)
+        _stage("YAML watchlist: CSafeLoader + validate", load_watchlist, yaml_path)
+    _stage("JSON Lines, orjson only", _read_jsonl, jsonl_path)
+    _stage("entity file: orjson + validate + forms", read_entity_files, [jsonl_path])
+    watchlist = _stage(
+        "watchlist with entities_files (all of the above)", load_watchlist, _entity_watchlist(names)
+    )
+    matcher = _stage("compile (Matcher.from_forms + C scanner)", watchlist.matcher)
+    stats = matcher.stats()
+    print(
+        f"  {'':<50} {stats.names} names, {stats.patterns} patterns, {stats.scanner_bytes / 1e6:.0f} MB scanner"
+    )
 
 
-def cli(names: int) -> None:
+def _entity_watchlist(names: int) -> Path:
+    """A watchlist whose only key is `entities_files: [the JSON Lines lexicon]`."""
+    _, jsonl_path = lexicon_files(names)
+    path = jsonl_path.with_suffix(".watchlist.yaml")
+    path.write_text(f"entities_files: [{jsonl_path.name}]\n", encoding="utf-8")
+    return path
+
+
+def cli(names: int, watchlist: Path, label: str) -> None:
     """Wall time and peak RSS of `python -m streams.tag` on an empty stdin (load + validate + compile)."""
-    yaml_path, _ = lexicon_files(names)
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streams.tag", "--watchlist", str(yaml_path)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd=REPO,
+    command = [sys.executable, "-m", "streams.tag", "--watchlist", str(watchlist)]
+    # /usr/bin/time measures a child forked from itself: a child forked from this (large) process
+    # would report this process's resident pages as its own peak.
+    timed = ["/usr/bin/time", "-f", "%e %U %M"] if Path("/usr/bin/time").exists() else []
+    result = subprocess.run(
+        [*timed, *command], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=REPO, check=False, text=True,
     )  # fmt: skip
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    print(f"  python -m streams.tag (YAML): {seconds:.2f} s, peak RSS {usage.ru_maxrss / 1e3:.0f} MB, "
-          f"exit {os.waitstatus_to_exitcode(status)}", flush=True)  # fmt: skip
+    if timed:
+        seconds, cpu, kilobytes = result.stderr.split()[-3:]
+        figures = f"{float(seconds):.2f} s, {float(cpu):.2f} s CPU, peak RSS {int(kilobytes) / 1e3:.0f} MB"
+    else:
+        figures = "(no /usr/bin/time)"
+    print(f"  python -m streams.tag ({label}): {figures}, exit {result.returncode}", flush=True)
 
 
 def main() -> None:
@@ -123,14 +125,14 @@ def main() -> None:
     parser.add_argument(
         "--pure-yaml-max", type=int, default=100_000, help="largest size timed with SafeLoader"
     )
-    parser.add_argument(
-        "--c-yaml-max", type=int, default=1_000_000, help="largest size timed with CSafeLoader"
-    )
+    parser.add_argument("--c-yaml-max", type=int, default=100_000, help="largest size loaded as inline YAML")
     args = parser.parse_args()
     for names in (int(size) for size in args.sizes.split(",")):
         stages(names, pure_yaml=names <= args.pure_yaml_max, c_yaml=names <= args.c_yaml_max)
         if not args.no_cli:
-            cli(names)
+            if names <= args.c_yaml_max:
+                cli(names, lexicon_files(names)[0], "inline YAML")
+            cli(names, _entity_watchlist(names), "entities_files")
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
 
 

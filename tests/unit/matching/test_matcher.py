@@ -461,7 +461,5 @@ def test_the_anchor_is_the_token_in_fewest_names() -> None:
     # Khalid is the longest token of "Abu Khalid al-Zaidi" but is in every Khalid; zaidi is in one name.
     names = {f"p{i}": [f"Khalid al-Name{i}"] for i in range(50)} | {"zai": ["Abu Khalid al-Zaidi"]}
     matcher = Matcher(names)
-    assert {name.tokens[name.anchor] for name in matcher._names} == {
-        f"name{i}".encode() for i in range(50)
-    } | {b"zaidi"}
+    assert matcher.stats().patterns == 51  # each name on its own token; on Khalid it would be 1
     assert matcher.mentions("", "Abu Khalid al-Zaidi met Khalid al-Name7") == {"zai": 1, "p7": 1}
