@@ -5,9 +5,10 @@ from __future__ import annotations
 import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import accumulate, chain, islice
+from typing import TypeVar
 
 from streams.matching._scan import Scanner
 from streams.matching.normalize import (
@@ -83,6 +84,7 @@ _STACK_SETS = (STACKS_ALL, STACKS_WITHOUT_LAM, STACKS_LAM_ONLY)
 # past the space after the match.
 _Hit = tuple[int, int, int, int, int]
 _SCAN_TABLE = scan_table()
+_T = TypeVar("_T")
 
 
 def _is_arabic(ch: str) -> bool:
@@ -118,13 +120,35 @@ def _anchor(tokens: tuple[bytes, ...], names_with: Mapping[bytes, int]) -> int:
     return best
 
 
+# Work on a million names is cut into slices of this many items: a single C-level call over all of
+# them (Counter.update, array()) holds the GIL for ~0.1-0.3 s, which stalls the event loop of a
+# worker compiling a new watchlist in a thread (streams.watchlist.reload); a slice takes ~1 ms.
+_SLICE = 20_000
+
+
+def _slices(items: list[_T]) -> Iterator[list[_T]]:
+    for start in range(0, len(items), _SLICE):
+        yield items[start : start + _SLICE]
+
+
+def _words(values: Iterable[int]) -> array[int]:
+    """An array of uint32, filled a slice at a time (see _SLICE)."""
+    words = array("I")
+    iterator = iter(values)
+    while chunk := list(islice(iterator, _SLICE)):
+        words.extend(chunk)
+    return words
+
+
 class _CompiledNames:
     """The distinct watchlist names as parallel lists (a million names: no object per name)."""
 
     def __init__(self, owners: dict[bytes, Owners]) -> None:
         self.tokens = [tuple(form.split()) for form in owners]
         self.owners = list(owners.values())
-        names_with = Counter(chain.from_iterable(self.tokens))
+        names_with: Counter[bytes] = Counter()
+        for chunk in _slices(self.tokens):
+            names_with.update(chain.from_iterable(chunk))
         script = _ScriptOfFirst()
         self.arabic = [script.arabic(tokens[0]) for tokens in self.tokens]
         self.definite = [
@@ -230,15 +254,15 @@ class _Tables:
 
     def __init__(self, names: _CompiledNames) -> None:
         counts = [len(tokens) for tokens in names.tokens]
-        flat = list(chain.from_iterable(names.tokens))
+        flat = [token for tokens in names.tokens for token in tokens]
         lengths = [len(token) for token in flat]
         self.token_bytes = b"".join(flat)
         # accumulate(..., initial=0) yields one offset more than there are items: zip drops the last.
         offsets = accumulate(lengths, initial=0)
-        self.token_spans = array("I", chain.from_iterable(zip(offsets, lengths, strict=False)))
+        self.token_spans = _words(chain.from_iterable(zip(offsets, lengths, strict=False)))
         first_tokens = accumulate(counts, initial=0)
         rows = zip(first_tokens, counts, names.anchors, names.rules(), strict=False)
-        self.names = array("I", chain.from_iterable(rows))
+        self.names = _words(chain.from_iterable(rows))
         self.patterns, self.pattern_targets, self.targets = self._pattern_tables(names)
         self.stacks = array("I")
         for index, stacks in enumerate(_STACK_SETS):
@@ -263,8 +287,8 @@ class _Tables:
                 targets.setdefault(pattern, []).extend((index, clitics))
         sizes = [len(pairs) // 2 for pairs in targets.values()]
         firsts = accumulate(sizes, initial=0)
-        pattern_targets = array("I", chain.from_iterable(zip(firsts, sizes, strict=False)))
-        return list(targets), pattern_targets, array("I", chain.from_iterable(targets.values()))
+        pattern_targets = _words(chain.from_iterable(zip(firsts, sizes, strict=False)))
+        return list(targets), pattern_targets, _words(chain.from_iterable(targets.values()))
 
     def scanner(self) -> Scanner:
         return Scanner(
@@ -369,6 +393,24 @@ class Matcher:
     def stats(self) -> MatcherStats:
         """Sizes of the compiled matcher, for logs and benchmarks."""
         return MatcherStats(len(self._names), self._pattern_count, self._scanner.memory(), self._shared)
+
+    def dismantle(self, step: int = 10_000) -> None:
+        """Free the per-name tables a slice at a time; for a thread, once nothing uses this matcher.
+
+        Freeing a million names in one go is one C-level cascade that holds the GIL for ~1 s, which
+        would stall the event loop of a worker that just swapped in a new watchlist.
+        """
+        names = self._names
+        for items in (
+            names.tokens,
+            names.owners,
+            names.arabic,
+            names.definite,
+            names.anchors,
+            self._entities_of,
+        ):
+            while items:
+                del items[-step:]
 
     def shared_names(self, limit: int) -> list[Owners]:
         """Up to ``limit`` names listed under several entities, each as its (entity, name) owners."""

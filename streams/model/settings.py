@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # Tagging
     watchlist: Path = Path("ops/watchlist.yaml")
     max_article_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Largest watchlist entity file (entities_files) read; 1,000,000 names take 35 MB.
+    entity_file_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
 
     # Worker tuning (Faust)
     worker_batch_size: int = Field(default=500, ge=1)  # articles per batch; also Faust's commit interval

@@ -138,7 +138,9 @@ def test_errors_name_file_entry_and_problem(data: Any, message: str) -> None:
 
 def test_a_watchlist_error_is_caught_as_the_value_error_a_reload_rejects() -> None:
     """The reloader keeps the old watchlist on ValueError: a bad file must raise one, with the message."""
-    with pytest.raises(ValueError, match=r"^w.yaml: missing required key 'entities' \(or 'entities_files'\)$"):
+    with pytest.raises(
+        ValueError, match=r"^w.yaml: missing required key 'entities' \(or 'entities_files'\)$"
+    ):
         parse_watchlist({}, "w.yaml")
 
 
