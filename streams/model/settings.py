@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     worker_web_bind: str = "127.0.0.1"
     worker_web_port: int = 6066
     exporter_port: int = 9108
+    # Entity ids the exporter exports even while quiet (comma-separated); others only when mentioned
+    # in the longest window (docs/observability.md).
+    exporter_always: str = ""
     producer_metrics_port: int = 9109
     ingest_port: int = 8088
     ingest_tokens: Path | None = None  # bearer token file of the http producer (producers.tokens)
