@@ -131,6 +131,18 @@ def _slices(items: list[_T]) -> Iterator[list[_T]]:
         yield items[start : start + _SLICE]
 
 
+def _drain_list(items: list[_T]) -> None:
+    """Empty a big list a slice at a time (one `del` of it frees everything in one C cascade)."""
+    while items:
+        del items[-_SLICE:]
+
+
+def _drain_dict(items: dict[bytes, list[int]]) -> None:
+    while items:
+        for key in list(islice(items, _SLICE)):
+            del items[key]
+
+
 def _words(values: Iterable[int]) -> array[int]:
     """An array of uint32, filled a slice at a time (see _SLICE)."""
     words = array("I")
@@ -288,7 +300,10 @@ class _Tables:
         sizes = [len(pairs) // 2 for pairs in targets.values()]
         firsts = accumulate(sizes, initial=0)
         pattern_targets = _words(chain.from_iterable(zip(firsts, sizes, strict=False)))
-        return list(targets), pattern_targets, _words(chain.from_iterable(targets.values()))
+        words = _words(chain.from_iterable(targets.values()))
+        patterns = list(targets)
+        _drain_dict(targets)
+        return patterns, pattern_targets, words
 
     def scanner(self) -> Scanner:
         return Scanner(
@@ -355,7 +370,8 @@ class Matcher:
         ]
         tables = _Tables(self._names)
         self._pattern_count = len(tables.patterns)
-        self._scanner = tables.scanner()
+        self._scanner = tables.scanner()  # copies what it needs
+        _drain_list(tables.patterns)
 
     def _scan(self, title: str, body: str) -> tuple[bytes, list[_Hit]]:
         """The joined internal form of an article and every whole-name match in it."""
