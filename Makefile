@@ -8,8 +8,11 @@ STACK := $(PY) ops/local/stack.py
 PYTEST_ARGS ?=
 TEST_PROFILE ?= test
 TEST_DIRS := tests/unit tests/integration tests/e2e $(wildcard tests/reliability)
+# Benchmarks (tests/bench/<name>.py), their cache (corpora, lexicons) and the Quix Streams peer's venv.
+BENCH_CACHE ?= $(or $(NEWSMON_BENCH_CACHE),$(HOME)/.cache/newsmon/bench)
+BENCHMARKS ?= cost exporter latency pipeline scaleout startup tagging
 
-.PHONY: help install venv stack-install run stop status test test-unit lint bench clean reliability-long
+.PHONY: help install venv stack-install run stop status test test-unit lint bench quix-venv clean reliability-long
 
 help:
 	@echo "make run    start Kafka, Redis, Prometheus, the worker and exporter; replay the sample articles"
@@ -62,8 +65,13 @@ stop:
 status:
 	$(STACK) status
 
-bench: install
-	$(STACK) --profile test run --fresh -- bash -c 'for b in tests/bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done'
+# The Quix Streams peer's own virtualenv (its pins clash with newsmon's); rebuilt when its pins change.
+quix-venv: venv
+	$(BIN)/python tests/bench/quix_peer.py --ensure-venv $(BENCH_CACHE)/quix-venv
+
+bench: install quix-venv
+	$(STACK) --profile test run --fresh -- env NEWSMON_BENCH_CACHE=$(BENCH_CACHE) \
+	  bash -c 'for b in $(BENCHMARKS); do echo "== tests/bench/$$b.py"; $(BIN)/python tests/bench/$$b.py || exit 1; done'
 
 clean: stop
 	rm -rf .run

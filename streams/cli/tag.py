@@ -15,6 +15,7 @@ from streams.model.deadletter import Rejected
 from streams.model.decode import decode_article
 from streams.stories.index import StoryIndex
 from streams.watchlist.file import WatchlistError, load_watchlist
+from streams.watchlist.gc_pause import collector_paused
 
 _FLUSH_EVERY = 2048  # output lines per write: few syscalls, bounded memory
 MAX_LINE_BYTES = 1 << 30  # offline: any line that fits in memory
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 all lines tagged, 1 some lines failed, 2 unusable watchlist."""
     args = _arguments(argv)
     try:
-        matcher = load_watchlist(args.watchlist).matcher()
+        with collector_paused():
+            matcher = load_watchlist(args.watchlist).matcher()
     except WatchlistError as exc:
         sys.stderr.write(f"streams.tag: bad watchlist: {exc}\n")
         return 2

@@ -36,9 +36,18 @@ def spike_ratio(detector: SpikeDetector, per_minute: Mapping[int, int], clock_mi
     return detector.step(SpikeState(first_seen=to_seconds(clock_minute)), measurement).ratio
 
 
-def entity_families(snapshot: Snapshot, view: WatchView) -> list[GaugeMetricFamily]:
-    """Mentions, distinct sources and distinct stories per watched entity and window; zero when absent
-    from Redis."""
+def exported_entities(snapshot: Snapshot, view: WatchView) -> list[str]:
+    """The watched entities with a mention in the longest window, and the `always` ones, in watchlist
+    order: series grow with activity, not with the lexicon (a 200,000-entity watchlist is mostly quiet).
+    A quiet entity's mention and source series are 0 and its spike ratio the quiet ratio: nothing is
+    lost by leaving them out (Prometheus marks them stale; absent() and `or vector(0)` read them)."""
+    longest = snapshot.windows.get(max(snapshot.windows), {}) if snapshot.windows else {}
+    return [entity for entity in view.entities if longest.get(entity, 0) > 0 or entity in view.always]
+
+
+def entity_families(snapshot: Snapshot, view: WatchView, entities: list[str]) -> list[GaugeMetricFamily]:
+    """Mentions, distinct sources and distinct stories per exported entity and window; zero when
+    absent from a window."""
     mentions = GaugeMetricFamily(
         "newsmon_entity_mentions_window",
         "Mentions of the entity in the sliding window ending at the stream clock",
@@ -59,7 +68,7 @@ def entity_families(snapshot: Snapshot, view: WatchView) -> list[GaugeMetricFami
         label = window_label(window)
         distinct = snapshot.sources.get(window, {})
         story_counts = snapshot.stories.get(window, {})
-        for entity in view.entities:
+        for entity in entities:
             mentions.add_metric([entity, label], counts.get(entity, 0))
             sources.add_metric([entity, label], distinct.get(entity, 0))
             stories.add_metric([entity, label], story_counts.get(entity, 0))
@@ -78,8 +87,9 @@ def top_family(snapshot: Snapshot, view: WatchView, n: int) -> GaugeMetricFamily
     return top
 
 
-def spike_families(snapshot: Snapshot, view: WatchView) -> list[GaugeMetricFamily]:
-    """Current ratio and firing state per (detector, entity), and each detector's threshold."""
+def spike_families(snapshot: Snapshot, view: WatchView, entities: list[str]) -> list[GaugeMetricFamily]:
+    """Current ratio and firing state per (detector, exported or firing entity), and each detector's
+    threshold."""
     ratio = GaugeMetricFamily(
         "newsmon_spike_ratio",
         "Window count over the smoothed baseline, as the spike detector computes it at the stream clock",
@@ -95,11 +105,14 @@ def spike_families(snapshot: Snapshot, view: WatchView) -> list[GaugeMetricFamil
     )
     per_minute = per_entity_minutes(snapshot.minutes)
     clock = snapshot.clock_minute
+    # A firing detector stays visible until it resolves, even if its entity went quiet.
+    quiet_firing = {entity for _, entity in snapshot.firing} - set(entities)
+    entities = entities + [entity for entity in view.entities if entity in quiet_firing]
     for detector in view.spikes:
         threshold.add_metric([detector.id], detector.ratio)
         # Entities with no mention in the span all share one ratio: compute it once (large watchlists).
         quiet = spike_ratio(detector, {}, clock) if clock >= 0 else 0.0
-        for entity in view.entities:
+        for entity in entities:
             if not detector.applies_to(entity):
                 continue
             if clock >= 0:
@@ -113,14 +126,15 @@ def spike_families(snapshot: Snapshot, view: WatchView) -> list[GaugeMetricFamil
 
 def count_families(snapshot: Snapshot, view: WatchView, top_n: int) -> list[GaugeMetricFamily]:
     """Every family computed from a snapshot."""
-    families = [*entity_families(snapshot, view), top_family(snapshot, view, top_n)]
+    entities = exported_entities(snapshot, view)
+    families = [*entity_families(snapshot, view, entities), top_family(snapshot, view, top_n)]
     if snapshot.clock_minute >= 0:
         clock = GaugeMetricFamily(
             "newsmon_stream_clock_seconds", "The stream clock (start of the newest counted event minute)"
         )
         clock.add_metric([], to_seconds(snapshot.clock_minute))
         families.append(clock)
-    return families + spike_families(snapshot, view)
+    return families + spike_families(snapshot, view, entities)
 
 
 def health_families(redis_up: bool, entities: int, seconds: float) -> list[GaugeMetricFamily]:

@@ -25,9 +25,16 @@ def build_registry(settings: Settings, top_n: int) -> CollectorRegistry:
     client = sync_redis(settings, socket_timeout=timeout, socket_connect_timeout=timeout)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        RedisCountsCollector(client, settings.redis_prefix, ViewSource(settings.watchlist), top_n)
+        RedisCountsCollector(
+            client, settings.redis_prefix, ViewSource(settings.watchlist, always_ids(settings)), top_n
+        )
     )
     return registry
+
+
+def always_ids(settings: Settings) -> frozenset[str]:
+    """NEWSMON_EXPORTER_ALWAYS: comma-separated entity ids exported even while quiet."""
+    return frozenset(item.strip() for item in settings.exporter_always.split(",") if item.strip())
 
 
 def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Namespace:

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # Tagging
     watchlist: Path = Path("ops/watchlist.yaml")
     max_article_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Largest watchlist entity file (entities_files) read; 1,000,000 names take 35 MB.
+    entity_file_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
 
     # Worker tuning (Faust)
     worker_batch_size: int = Field(default=500, ge=1)  # articles per batch; also Faust's commit interval
@@ -91,6 +93,9 @@ class Settings(BaseSettings):
     worker_web_bind: str = "127.0.0.1"
     worker_web_port: int = 6066
     exporter_port: int = 9108
+    # Entity ids the exporter exports even while quiet (comma-separated); others only when mentioned
+    # in the longest window (docs/observability.md).
+    exporter_always: str = ""
     producer_metrics_port: int = 9109
     ingest_port: int = 8088
     ingest_tokens: Path | None = None  # bearer token file of the http producer (producers.tokens)

@@ -12,7 +12,9 @@ from streams.matching.matcher import Matcher
 from streams.rules.rule import RuleSet, load_rules
 from streams.spikes.detector import SpikeDetector
 from streams.spikes.spec import load_spikes
+from streams.watchlist.entity_files import DEFAULT_MAX_BYTES
 from streams.watchlist.file import Watchlist, WatchlistError, load_watchlist
+from streams.watchlist.gc_pause import collector_paused
 from streams.webhooks.alertmanager_receiver import AnyReceiver, load_receiver_section
 
 
@@ -33,9 +35,16 @@ class CompiledWatchlist:
         return [entity.id for entity in self.watchlist.entities]
 
 
-def compile_watchlist(path: Path, env: Mapping[str, str] | None = None) -> CompiledWatchlist:
+def compile_watchlist(
+    path: Path, env: Mapping[str, str] | None = None, max_entity_file_bytes: int = DEFAULT_MAX_BYTES
+) -> CompiledWatchlist:
     """Load and compile a watchlist; raises WatchlistError naming the file, the entry and the problem."""
-    watchlist = load_watchlist(path)
+    with collector_paused():
+        return _compile(path, env, max_entity_file_bytes)
+
+
+def _compile(path: Path, env: Mapping[str, str] | None, max_entity_file_bytes: int) -> CompiledWatchlist:
+    watchlist = load_watchlist(path, max_entity_file_bytes)
     ids = [entity.id for entity in watchlist.entities]
     try:
         receivers = load_receiver_section(watchlist.webhooks, env if env is not None else os.environ)

@@ -120,7 +120,7 @@ def install_timers(app: faust.App, parts: WorkerParts, settings: Settings) -> No
 
     @app.timer(interval=2.0)
     async def watch_watchlist() -> None:
-        parts.watchlist.reload_if_changed()
+        await parts.watchlist.reload_in_thread_if_changed()  # built beside the loop, swapped on it
 
     reported: set[tuple[str, str]] = set()
 
@@ -142,7 +142,7 @@ def install_timers(app: faust.App, parts: WorkerParts, settings: Settings) -> No
 
     @app.task
     async def on_start() -> None:
-        app.loop.add_signal_handler(signal.SIGHUP, parts.watchlist.reload)
+        app.loop.add_signal_handler(signal.SIGHUP, parts.watchlist.reload_soon)
         log.info("newsmon worker: %d entities, windows %s min", len(parts.watchlist.current.entity_ids),
                  parts.counts.windows)  # fmt: skip
 

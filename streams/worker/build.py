@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from streams.store.counts import RollingCounts
 from streams.store.keys import RedisKeys
 from streams.store.replicas import ReplicaWait
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
+from streams.watchlist.entity_files import DEFAULT_MAX_BYTES
 from streams.watchlist.reload import WatchlistReloader
+from streams.watchlist.retire import retire
 from streams.webhooks.alertmanager_receiver import delivery_names
 from streams.worker.agents import install_agents
 from streams.worker.delivery_step import DeliveryStep
@@ -65,7 +68,7 @@ def faust_app(settings: Settings) -> faust.App:
 
 def build_parts(app: faust.App, settings: Settings, registry: CollectorRegistry) -> WorkerParts:
     metrics = WorkerMetrics(registry)
-    watchlist = watchlist_reloader(settings.watchlist, metrics)
+    watchlist = watchlist_reloader(settings.watchlist, metrics, settings.entity_file_max_bytes)
     store = connect(settings)
     retrying = RedisRetry(on_retry=metrics.redis_retries.inc)
     counts = RollingCounts(
@@ -123,7 +126,9 @@ def kafka_outbox(app: faust.App, settings: Settings) -> Outbox:
     return Outbox(send, send_batch)
 
 
-def watchlist_reloader(path: Path, metrics: WorkerMetrics) -> WatchlistReloader[CompiledWatchlist]:
+def watchlist_reloader(
+    path: Path, metrics: WorkerMetrics, max_entity_file_bytes: int = DEFAULT_MAX_BYTES
+) -> WatchlistReloader[CompiledWatchlist]:
     """The compiled watchlist, reloaded on change or SIGHUP, announced in the metrics and the log."""
 
     def announce(compiled: CompiledWatchlist) -> None:
@@ -134,5 +139,11 @@ def watchlist_reloader(path: Path, metrics: WorkerMetrics) -> WatchlistReloader[
                  len(compiled.receivers))  # fmt: skip
 
     return WatchlistReloader(
-        path, compile_watchlist, on_loaded=announce, on_outcome=lambda o: metrics.reloads.labels(o).inc()
+        path,
+        partial(compile_watchlist, max_entity_file_bytes=max_entity_file_bytes),
+        on_loaded=announce,
+        on_outcome=lambda o: metrics.reloads.labels(o).inc(),
+        files=lambda compiled: compiled.watchlist.entity_files,
+        on_duration=metrics.reload_seconds.observe,
+        retire=retire,
     )

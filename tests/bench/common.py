@@ -25,7 +25,7 @@ CACHE = Path(os.environ.get("NEWSMON_BENCH_CACHE", Path.home() / ".cache" / "new
 SEED = 42
 CORPUS_COUNT = 100_000
 PYTHON = str(REPO / ".venv" / "bin" / "python")
-QUIX_PYTHON = str(CACHE / "quix-venv" / "bin" / "python")
+QUIX_VENV = CACHE / "quix-venv"  # built by tests/bench/quix_peer.py ensure_venv (make quix-venv)
 
 
 # -- corpus ---------------------------------------------------------------------------------------

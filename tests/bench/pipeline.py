@@ -27,6 +27,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.bench import common
+from tests.bench.quix_peer import ensure_venv
 
 SPIKE = {
     "id": "raqqa_burst", "entities": ["raqqa"], "window": "10m", "baseline": "1h", "min_count": 30,
@@ -229,7 +230,7 @@ def peer_run(setup: Setup) -> Result:
     script = str(common.REPO / "tests" / "bench" / "quix_peer.py")
     with open(setup.workdir / "quix-peer.log", "ab") as log:
         proc = subprocess.Popen(
-            [common.QUIX_PYTHON, script, *args], cwd=setup.workdir, stdout=log, stderr=subprocess.STDOUT,
+            [str(ensure_venv(common.QUIX_VENV)), script, *args], cwd=setup.workdir, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     client = redis.Redis.from_url(setup.redis_url)

@@ -1,11 +1,13 @@
 """The peer: newsmon's tag-and-count job as a Quix Streams application (run by pipeline.py, own venv).
 
 Run: quix-venv/bin/python tests/bench/quix_peer.py BOOTSTRAP IN_TOPIC OUT_TOPIC REDIS_URL PREFIX WATCHLIST
+Build its virtualenv (once; `make bench` does it): .venv/bin/python tests/bench/quix_peer.py --ensure-venv DIR
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -15,10 +17,33 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import redis
-from quixstreams import Application
+# quixstreams 3.28.1 requires pydantic<2.14 and pydantic-settings<2.16 while newsmon pins 2.14.3 /
+# 2.16.3, so the peer has a virtualenv of its own, on the same CPython (it imports streams.matching
+# and its C extension from this checkout).
+PEER_REQUIREMENTS = (
+    "quixstreams==3.28.1",
+    "redis==8.1.0",
+    "hiredis==3.5.0",
+    "pyyaml==6.0.3",
+    "orjson==3.13.0",
+)
+_STAMP = ".newsmon-requirements"
 
-from streams.watchlist.file import load_watchlist
+
+def ensure_venv(venv: Path) -> Path:
+    """The peer's python, building ``venv`` with PEER_REQUIREMENTS when it is missing or stale."""
+    python = venv / "bin" / "python"
+    wanted = "\n".join(PEER_REQUIREMENTS) + "\n"
+    stamp = venv / _STAMP
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+    # The interpreter running this (newsmon's venv) is the same CPython the C extension was built for.
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS], check=True)
+    stamp.write_text(wanted)
+    return python
+
 
 COUNT_LUA = """
 local p, id, minute, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -39,6 +64,10 @@ def minute_of(stamp: str | None) -> int:
 
 
 def make_tagger(redis_url: str, prefix: str, watchlist: str) -> Any:
+    import redis
+
+    from streams.watchlist.file import load_watchlist
+
     matcher = load_watchlist(watchlist).matcher()
     script = redis.Redis.from_url(redis_url).register_script(COUNT_LUA)
 
@@ -58,6 +87,13 @@ def make_tagger(redis_url: str, prefix: str, watchlist: str) -> Any:
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--ensure-venv"] and len(argv) == 2:
+        print(ensure_venv(Path(argv[1])))
+        return
+    if len(argv) != 6:
+        sys.exit(__doc__)
+    from quixstreams import Application
+
     bootstrap, in_topic, out_topic, redis_url, prefix, watchlist = argv
     state_dir = tempfile.mkdtemp(prefix="quix-peer-state-")
     app = Application(

@@ -1,6 +1,8 @@
 """Tagging benchmark: matcher throughput vs the UTF-8 encode ceiling, build cost, reference agreement.
 
-Run: .venv/bin/python tests/bench/tagging.py [--mb 20] [--no-check]
+Run: .venv/bin/python tests/bench/tagging.py [--mb 20] [--no-check] [--sizes 10,1000,10000,100000,1000000]
+Rows up to 10,000 names are generated words; the 100,000 and 1,000,000-name rows are the seed world
+plus a name lexicon (tests/bench/lexicon.py: people, places, organisations; 5 names per entity).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from streams.matching.matcher import Matcher  # noqa: E402
 from streams.watchlist.file import load_watchlist  # noqa: E402
+from tests.bench.lexicon import make_lexicon  # noqa: E402
 from tests.unit.conftest import SEED_ARTICLE  # noqa: E402  (the seed text, verbatim)
 from tests.unit.matching.reference_matcher import ReferenceMatcher  # noqa: E402
 
@@ -222,6 +225,22 @@ def _first_names(entities: Entities, count: int) -> Entities:
     return kept
 
 
+_LEXICON_SIZES = (100_000, 1_000_000)
+
+
+def lexicon_entities(count: int, lexicon: Entities) -> Entities:
+    """The seed world's entities, then the lexicon's, cut at ``count`` names."""
+    entities: Entities = dict(load_watchlist(REPO / "ops" / "watchlist.yaml").entity_names())
+    entities.update(lexicon)
+    return _first_names(entities, count)
+
+
+def _lexicon() -> Entities:
+    """200,000 entities with 1,000,000 names, none shared (the matcher counts a shared name once)."""
+    lexicon = make_lexicon(200_000, 1_000_000, shared=False)
+    return {entity.id: [name for names in entity.names.values() for name in names] for entity in lexicon}
+
+
 def _mention(rng: random.Random, names: list[str]) -> str:
     """A name drawn with a Zipf-like skew (a few names are frequent, most are rare), maybe with clitics."""
     name = names[min(int(rng.paretovariate(0.7)) - 1, len(names) - 1)]
@@ -324,21 +343,28 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * 4096
 
 
-def _build(entities: Entities) -> tuple[Matcher, float, int, int]:
+def _build(entities: Entities, traced_max: int) -> tuple[Matcher, float, int, int]:
     """The matcher, its build time, and its memory: Python objects (a second, traced build, since
-    tracemalloc slows allocation) and resident memory (which includes the C scanner's tables)."""
+    tracemalloc slows allocation; only up to ``traced_max`` names, else -1) and resident memory
+    (which includes the C scanner's tables)."""
     gc.collect()
     rss_before = _rss_bytes()
     start = time.perf_counter()
     matcher = Matcher(entities)
     seconds = time.perf_counter() - start
     rss = _rss_bytes() - rss_before
+    if sum(len(names) for names in entities.values()) > traced_max:
+        return matcher, seconds, -1, rss
     tracemalloc.start()
     traced = Matcher(entities)
     retained, _peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del traced
     return matcher, seconds, retained, rss
+
+
+def _megabytes(size: int) -> str:
+    return "-" if size < 0 else f"{size / 1e6:.1f}"
 
 
 def _disagreements(matcher: Matcher, entities: Entities, corpus: list[Article]) -> int:
@@ -358,13 +384,25 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=20.0, help="corpus size in MB of UTF-8")
     parser.add_argument("--repeat", type=int, default=5, help="timing runs; the best is reported")
     parser.add_argument("--no-check", action="store_true", help="skip the reference cross-check")
+    parser.add_argument("--sizes", default="10,1000,10000,100000,1000000", help="rows: names per watchlist")
+    parser.add_argument(
+        "--traced-max", type=int, default=10_000, help="largest row whose Python memory is traced"
+    )
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
 
     rng = random.Random(20161022)
     vocabularies = _vocabularies(rng)
     common = {word.lower() for vocabulary in vocabularies for word in vocabulary.words}
     watchlists = {size: make_entities(size, random.Random(size), common) for size in (10, 1_000, 10_000)}
     all_names = [name for names in watchlists[10_000].values() for name in names]
+    if any(size in _LEXICON_SIZES for size in sizes):
+        lexicon = _lexicon()
+        for size in _LEXICON_SIZES:
+            watchlists[size] = lexicon_entities(size, lexicon)
+        # Mentions of lexicon names too (from the 100,000-name part, which both lexicon rows hold).
+        lexicon_names = [name for names in watchlists[100_000].values() for name in names]
+        all_names += random.Random(7).sample(lexicon_names, 10_000)
     corpus = make_corpus(args.mb, all_names, vocabularies, rng)
     total = sum(len(t.encode()) + len(b.encode()) for t, b in corpus)
     print(
@@ -376,8 +414,9 @@ def main() -> None:
         f"{'py MB':>6} {'scan MB':>7} {'RSS MB':>6} {'patterns':>8} {'hits/art':>8}"
         + ("  reference" if not args.no_check else "")
     )
-    for size, entities in watchlists.items():
-        matcher, build_seconds, retained, rss = _build(entities)
+    for size in sizes:
+        entities = watchlists[size]
+        matcher, build_seconds, retained, rss = _build(entities, args.traced_max)
         ceiling, seconds = _best_pair(
             lambda: _ceiling(corpus),
             lambda m=matcher: _tag_all(m, corpus),  # type: ignore[misc]
@@ -387,13 +426,14 @@ def main() -> None:
         stats = matcher.stats()
         row = (
             f"{size:>6} {total / 1e6 / seconds:7.1f} {len(corpus) / seconds:10.0f} {total / 1e6 / ceiling:12.1f} "
-            f"{ceiling / seconds:6.1%} {build_seconds:7.2f} {retained / 1e6:6.1f} {stats.scanner_bytes / 1e6:7.1f} "
+            f"{ceiling / seconds:6.1%} {build_seconds:7.2f} {_megabytes(retained):>6} {stats.scanner_bytes / 1e6:7.1f} "
             f"{rss / 1e6:6.1f} {stats.patterns:8} {counted / len(corpus):8.1f}"
         )
         if not args.no_check:
             bad = _disagreements(matcher, entities, corpus)
             row += f"  {'agrees on all' if bad == 0 else f'DISAGREES on {bad}'} {len(corpus)} articles"
         print(row, flush=True)
+        del matcher  # before the next build: RSS deltas stay per row
 
 
 if __name__ == "__main__":

@@ -114,7 +114,25 @@ def test_no_clock_no_clock_sample_and_no_ratios() -> None:
     got = samples(count_families(empty, view(), top_n=5))
     assert ("newsmon_stream_clock_seconds", ()) not in got
     assert not [k for k in got if k[0] in ("newsmon_spike_ratio", "newsmon_top_entity_mentions")]
+    assert not [k for k in got if k[0] in ("newsmon_entity_mentions_window", "newsmon_spike_firing")]
+
+
+def test_only_entities_mentioned_in_the_longest_window_are_exported_and_the_always_ones() -> None:
+    quiet = Snapshot(
+        clock_minute=CLOCK,
+        windows={5: {"raqqa": 2}, 60: {"raqqa": 3, "mosul": 0}},
+        sources={5: {"raqqa": 1}, 60: {"raqqa": 1}},
+        minutes={CLOCK: {"raqqa": 2}},
+        firing=frozenset({("burst", "mosul")}),  # firing while quiet: still shown until it resolves
+    )
+    watched = WatchView(("isis", "mosul", "raqqa"), view().spikes, always=frozenset({"isis"}))
+    got = samples(count_families(quiet, watched, top_n=5))
+    mentioned = {dict(labels)["entity"] for name, labels in got if name == "newsmon_entity_mentions_window"}
+    assert mentioned == {"isis", "raqqa"}
+    assert got[("newsmon_entity_mentions_window", (("entity", "isis"), ("window", "1h")))] == 0
+    assert got[("newsmon_spike_firing", (("entity", "mosul"), ("spike", "burst")))] == 1
     assert got[("newsmon_spike_firing", (("entity", "raqqa"), ("spike", "burst")))] == 0
+    assert ("newsmon_spike_firing", (("entity", "isis"), ("spike", "burst"))) not in got  # not its entity
 
 
 def closed_port() -> int:

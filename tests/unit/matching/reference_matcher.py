@@ -73,20 +73,29 @@ class ReferenceMatcher:
     """Same contract as streams.matching.matcher.Matcher, by scanning tokens one at a time."""
 
     def __init__(self, entities: Mapping[str, Iterable[str]]) -> None:
-        self.names: list[tuple[str, str, list[str]]] = []
+        # Distinct names by tokens: (owners, tokens); owners are (entity, first spelling), one per
+        # entity listing the name, and a match counts for each of them.
+        self.names: list[tuple[list[tuple[str, str]], list[str]]] = []
         self.by_first: dict[str, list[int]] = {}
+        index: dict[tuple[str, ...], int] = {}
         for entity, names in entities.items():
             for name in names:
                 tokens = reference_tokens(name)
+                if tuple(tokens) in index:
+                    owners = self.names[index[tuple(tokens)]][0]
+                    if entity not in [owner for owner, _ in owners]:
+                        owners.append((entity, name))
+                    continue
+                index[tuple(tokens)] = len(self.names)
                 self.by_first.setdefault(tokens[0], []).append(len(self.names))
-                self.names.append((entity, name, tokens))
+                self.names.append(([(entity, name)], tokens))
 
     def _candidates(self, tokens: list[str], offset: int) -> list[Candidate]:
         found = []
         for i, token in enumerate(tokens):
             for stack, bare in readings(token):
                 for order in self.by_first.get(bare, []):
-                    name_tokens = self.names[order][2]
+                    name_tokens = self.names[order][1]
                     if not stack_allowed(stack, token, bare):
                         continue
                     end = i + len(name_tokens)
@@ -112,7 +121,11 @@ class ReferenceMatcher:
         title_tokens = reference_tokens(title)
         body_tokens = reference_tokens(body)
         candidates = self._candidates(title_tokens, 0) + self._candidates(body_tokens, len(title_tokens))
-        return [(self.names[c.order][0], self.names[c.order][1], c.start) for c in self._select(candidates)]
+        return [
+            (entity, name, c.start)
+            for c in self._select(candidates)
+            for entity, name in self.names[c.order][0]
+        ]
 
     def mentions(self, title: str, body: str) -> dict[str, int]:
         """Entity id → number of counted matches."""

@@ -432,12 +432,34 @@ def test_tokens_around_the_anchor_across_separator_runs(left: str, right: str) -
             assert matcher.mentions(title, body) == reference.mentions(title, body)
 
 
-def test_names_that_normalize_alike_compile_once_and_the_first_listed_wins() -> None:
+def test_names_that_normalize_alike_compile_once_and_a_shared_name_counts_for_each_entity() -> None:
     matcher = Matcher({"erdogan": ["أردوغان", "اردوغان", "إردوغان"], "other": ["اردوغان"]})
     assert matcher.stats().names == 1
+    assert matcher.stats().shared_names == 1
+    assert matcher.shared_names(5) == [(("erdogan", "أردوغان"), ("other", "اردوغان"))]
     found = matcher.find("", "قال اردوغان وإردوغان")
     assert [(m.entity, m.name, m.token) for m in found] == [
         ("erdogan", "أردوغان", 1),
+        ("other", "اردوغان", 1),
         ("erdogan", "أردوغان", 2),
+        ("other", "اردوغان", 2),
     ]
-    assert matcher.mentions("", "قال اردوغان وإردوغان") == {"erdogan": 2}
+    assert matcher.mentions("", "قال اردوغان وإردوغان") == {"erdogan": 2, "other": 2}
+
+
+def test_a_shared_name_inside_a_longer_name_of_one_entity_is_not_counted() -> None:
+    # Longest match wins first (rule 4); only then does a shared name count for each of its entities.
+    matcher = Matcher({"jordan_river": ["Jordan River"], "jordan": ["Jordan"], "jordan_person": ["Jordan"]})
+    assert matcher.mentions("", "the Jordan River and Jordan") == {
+        "jordan_river": 1,
+        "jordan": 1,
+        "jordan_person": 1,
+    }
+
+
+def test_the_anchor_is_the_token_in_fewest_names() -> None:
+    # Khalid is the longest token of "Abu Khalid al-Zaidi" but is in every Khalid; zaidi is in one name.
+    names = {f"p{i}": [f"Khalid al-Name{i}"] for i in range(50)} | {"zai": ["Abu Khalid al-Zaidi"]}
+    matcher = Matcher(names)
+    assert matcher.stats().patterns == 51  # each name on its own token; on Khalid it would be 1
+    assert matcher.mentions("", "Abu Khalid al-Zaidi met Khalid al-Name7") == {"zai": 1, "p7": 1}

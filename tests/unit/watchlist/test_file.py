@@ -64,10 +64,10 @@ def test_same_spelling_twice_within_an_entity_is_allowed() -> None:
     ("data", "message"),
     [
         (["x"], "w.yaml: the top level must be a mapping with an 'entities' key"),
-        ({}, "w.yaml: missing required key 'entities'"),
+        ({}, "w.yaml: missing required key 'entities' (or 'entities_files')"),
         (
             {"entities": [MOSUL], "alerts": []},
-            "w.yaml: unknown top-level key(s) 'alerts'; allowed: digests, entities, rules, spikes, webhooks",
+            "w.yaml: unknown top-level key(s) 'alerts'; allowed: digests, entities, entities_files, rules, spikes, strict_names, webhooks",
         ),
         ({"entities": {}}, "w.yaml: entities: must be a list, got dict"),
         ({"entities": []}, "w.yaml: entities: the list is empty"),
@@ -123,7 +123,8 @@ def test_same_spelling_twice_within_an_entity_is_allowed() -> None:
             "w.yaml: entities[2] (id 'mosul'): duplicate id, already used by entities[0]",
         ),
         (
-            _entities(MOSUL, {"id": "city", "names": {"en": ["Baghdad"], "ar": ["ٱلموصِل"]}}),
+            _entities(MOSUL, {"id": "city", "names": {"en": ["Baghdad"], "ar": ["ٱلموصِل"]}})
+            | {"strict_names": True},
             "w.yaml: entities[1] (id 'city'): name 'ٱلموصِل' is also a name of entities[0] (id 'mosul') "
             "('الموصل'); both normalize to 'الموصل'",
         ),
@@ -137,7 +138,9 @@ def test_errors_name_file_entry_and_problem(data: Any, message: str) -> None:
 
 def test_a_watchlist_error_is_caught_as_the_value_error_a_reload_rejects() -> None:
     """The reloader keeps the old watchlist on ValueError: a bad file must raise one, with the message."""
-    with pytest.raises(ValueError, match=r"^w.yaml: missing required key 'entities'$"):
+    with pytest.raises(
+        ValueError, match=r"^w.yaml: missing required key 'entities' \(or 'entities_files'\)$"
+    ):
         parse_watchlist({}, "w.yaml")
 
 
