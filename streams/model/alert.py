@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from streams.model.article import Article
 
@@ -87,6 +87,15 @@ class Alert(BaseModel):
     evidence: list[Evidence] = []
     receivers: list[str] = []
     digest: DigestContent | None = None  # kind "digest" only
+
+    @model_serializer(mode="wrap")
+    def _without_empty_digest(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Rule and spike alerts serialize as before the digest field existed, so a worker of the
+        # previous version (extra="forbid") still reads them during a rolling upgrade.
+        data: dict[str, Any] = handler(self)
+        if data.get("digest") is None:
+            data.pop("digest", None)
+        return data
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
