@@ -39,6 +39,17 @@ class Evidence(BaseModel):
         )
 
 
+class DigestStory(BaseModel):
+    """One story of a digest line (streams/stories: copies of one text across sources)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    story: str  # the story id on news.tagged
+    articles: int  # its articles in the period that name the line's subject
+    sources: dict[str, int]  # source → articles, most first
+    evidence: Evidence  # the first of them the worker saw
+
+
 class DigestEntry(BaseModel):
     """One line of a digest: an entity (or ``rule:<id>``) and what the period said about it."""
 
@@ -48,7 +59,8 @@ class DigestEntry(BaseModel):
     mentions: int
     articles: int
     sources: dict[str, int]  # source → articles, most first
-    evidence: list[Evidence]  # the newest articles, newest first
+    stories: list[DigestStory] = []  # the top stories, most articles first
+    evidence: list[Evidence]  # one article per top story, in the same order
 
 
 class DigestContent(BaseModel):

@@ -37,7 +37,9 @@ def test_minute_series_is_oldest_first_and_fills_gaps() -> None:
 
 
 def test_entity_rows_rank_by_the_hour_window() -> None:
-    rows = entity_rows({"a": 4, "b": 9, "c": 0}, {CLOCK: {"a": 4}, CLOCK - 1: {"b": 9}}, CLOCK, 5, stories_hour={"b": 2})
+    rows = entity_rows(
+        {"a": 4, "b": 9, "c": 0}, {CLOCK: {"a": 4}, CLOCK - 1: {"b": 9}}, CLOCK, 5, stories_hour={"b": 2}
+    )
     assert [(r.entity, r.mentions, r.stories, r.series[-2:]) for r in rows] == [
         ("b", 9, 2, [9, 0]), ("a", 4, 0, [0, 4])
     ]  # fmt: skip
