@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from streams.digests.schedule import Digest, Period, digest_id
-from streams.model.alert import Alert, DigestContent, DigestEntry, Evidence
+from streams.model.alert import Alert, DigestContent, DigestEntry, DigestStory, Evidence
 
-EVIDENCE_PER_SUBJECT = 3  # newest articles kept per subject and period
+EVIDENCE_PER_SUBJECT = 3  # newest articles kept per subject and period (lines without stories)
 RULE_PREFIX = "rule:"  # a covered rule's line in a digest: rule:<id>
 
 
@@ -20,6 +20,10 @@ class PeriodTally:
     articles: Mapping[str, int] = field(default_factory=dict)
     sources: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     evidence: Mapping[str, Sequence[Evidence]] = field(default_factory=dict)
+    # Per subject and story: articles, articles per source, the story's first article.
+    story_articles: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    story_sources: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
+    story_evidence: Mapping[str, Mapping[str, Evidence]] = field(default_factory=dict)
 
 
 def subjects(digest: Digest, mentions: Mapping[str, int], rule_hits: Iterable[str]) -> dict[str, int]:
@@ -39,21 +43,32 @@ def top_subjects(tally: PeriodTally, top: int) -> list[str]:
     return ranked[:top]
 
 
+def top_stories(tally: PeriodTally, subject: str, top: int) -> list[DigestStory]:
+    """The subject's ``top`` stories by articles (then story id), each with its sources and first article."""
+    counts = tally.story_articles.get(subject, {})
+    evidence = tally.story_evidence.get(subject, {})
+    ranked = sorted((s for s in counts if s in evidence), key=lambda s: (-counts[s], s))[:top]
+    return [
+        DigestStory(
+            story=story,
+            articles=counts[story],
+            sources=by_count(tally.story_sources.get(subject, {}).get(story, {})),
+            evidence=evidence[story],
+        )
+        for story in ranked
+    ]
+
+
+def by_count(counts: Mapping[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def build_digest(digest: Digest, period: Period, tally: PeriodTally) -> Alert | None:
     """The digest alert of ``period``; None when nothing happened and ``send_empty`` is off."""
     names = top_subjects(tally, digest.top)
     if not names and not digest.send_empty:
         return None
-    entries = [
-        DigestEntry(
-            subject=name,
-            mentions=tally.mentions[name],
-            articles=tally.articles.get(name, 0),
-            sources=dict(sorted(tally.sources.get(name, {}).items(), key=lambda kv: (-kv[1], kv[0]))),
-            evidence=list(tally.evidence.get(name, ()))[:EVIDENCE_PER_SUBJECT],
-        )
-        for name in names
-    ]
+    entries = [entry(tally, name, digest.stories) for name in names]
     label = digest.schedule.label(period)
     return Alert(
         id=digest_id(digest.id, period),
@@ -64,10 +79,23 @@ def build_digest(digest: Digest, period: Period, tally: PeriodTally) -> Alert | 
         description=describe(label, entries),
         starts_at=period.start,
         ends_at=period.end,
-        count=sum(entry.articles for entry in entries),
-        evidence=[item for entry in entries for item in entry.evidence],
+        count=sum(line.articles for line in entries),
+        evidence=[item for line in entries for item in line.evidence],
         receivers=list(digest.receivers),
         digest=DigestContent(period=label, entries=entries),
+    )
+
+
+def entry(tally: PeriodTally, name: str, stories: int) -> DigestEntry:
+    """One line: its counts and top stories; the newest articles when no story was recorded."""
+    ranked = top_stories(tally, name, stories)
+    return DigestEntry(
+        subject=name,
+        mentions=tally.mentions[name],
+        articles=tally.articles.get(name, 0),
+        sources=by_count(tally.sources.get(name, {})),
+        stories=ranked,
+        evidence=[s.evidence for s in ranked] or list(tally.evidence.get(name, ()))[:EVIDENCE_PER_SUBJECT],
     )
 
 
@@ -76,7 +104,10 @@ def describe(label: str, entries: Sequence[DigestEntry]) -> str:
     if not entries:
         return f"{label}: nothing new"
     lines = [f"{label}:"]
-    for entry in entries:
-        sources = ", ".join(f"{source} {n}" for source, n in list(entry.sources.items())[:3])
-        lines.append(f"{entry.subject}: {entry.mentions} mentions in {entry.articles} articles ({sources})")
+    for line in entries:
+        sources = ", ".join(f"{source} {n}" for source, n in list(line.sources.items())[:3])
+        lines.append(f"{line.subject}: {line.mentions} mentions in {line.articles} articles ({sources})")
+        lines += [
+            f"  {s.evidence.title or s.evidence.article_id} ({s.articles} articles)" for s in line.stories
+        ]
     return "\n".join(lines)

@@ -95,6 +95,7 @@ class DigestSpec(BaseModel):
     entities: list[str] | Literal["*"] | None = None
     rules: list[str] | None = None
     top: StrictInt = Field(default=5, ge=1, le=50)
+    stories: StrictInt = Field(default=3, ge=1, le=20)  # top stories per line
     send_empty: bool = False  # an empty period sends an explicit "nothing new" digest
     webhooks: list[str] | None = None
 
@@ -140,6 +141,7 @@ class Digest:
     top: int
     send_empty: bool
     receivers: tuple[str, ...]
+    stories: int = 3
 
 
 class DigestError(SpecError):
@@ -193,6 +195,7 @@ def _compile(
         rules=tuple(spec.rules or ()),
         top=spec.top,
         send_empty=spec.send_empty,
+        stories=spec.stories,
         receivers=tuple(sorted(receivers)) if spec.webhooks is None else tuple(spec.webhooks),
     )
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from streams.model.article import Article
 
@@ -39,6 +39,17 @@ class Evidence(BaseModel):
         )
 
 
+class DigestStory(BaseModel):
+    """One story of a digest line (streams/stories: copies of one text across sources)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    story: str  # the story id on news.tagged
+    articles: int  # its articles in the period that name the line's subject
+    sources: dict[str, int]  # source → articles, most first
+    evidence: Evidence  # the first of them the worker saw
+
+
 class DigestEntry(BaseModel):
     """One line of a digest: an entity (or ``rule:<id>``) and what the period said about it."""
 
@@ -48,7 +59,8 @@ class DigestEntry(BaseModel):
     mentions: int
     articles: int
     sources: dict[str, int]  # source → articles, most first
-    evidence: list[Evidence]  # the newest articles, newest first
+    stories: list[DigestStory] = []  # the top stories, most articles first
+    evidence: list[Evidence]  # one article per top story, in the same order
 
 
 class DigestContent(BaseModel):
@@ -87,6 +99,15 @@ class Alert(BaseModel):
     evidence: list[Evidence] = []
     receivers: list[str] = []
     digest: DigestContent | None = None  # kind "digest" only
+
+    @model_serializer(mode="wrap")
+    def _without_empty_digest(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Rule and spike alerts serialize as before the digest field existed, so a worker of the
+        # previous version (extra="forbid") still reads them during a rolling upgrade.
+        data: dict[str, Any] = handler(self)
+        if data.get("digest") is None:
+            data.pop("digest", None)
+        return data
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()

@@ -24,6 +24,7 @@ class TallyRecord:
     mentions: int
     source: str
     evidence: bytes  # Evidence JSON
+    story: str  # the article's story (news.tagged "story")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,18 @@ class RawTally:
     articles: dict[str, int]
     sources: dict[str, dict[str, int]]
     evidence: dict[str, list[bytes]]
+    story_articles: dict[str, dict[str, int]]  # subject → story → articles
+    story_sources: dict[str, dict[str, dict[str, int]]]  # subject → story → source → articles
+    story_evidence: dict[str, dict[str, bytes]]  # subject → story → its first article (top stories only)
+
+
+def _split_pairs(raw: dict[bytes, bytes]) -> dict[str, dict[str, int]]:
+    """``{"story\tsource": n}`` → story → source → n."""
+    nested: dict[str, dict[str, int]] = {}
+    for pair, count in raw.items():
+        story, _, source = pair.decode().partition("\t")
+        nested.setdefault(story, {})[source] = int(count)
+    return nested
 
 
 class DigestStore:
@@ -52,13 +65,18 @@ class DigestStore:
                 pipe.hincrby(f"{base}:s", f"{r.subject}\t{r.source}", 1)
                 pipe.lpush(evidence, r.evidence)
                 pipe.ltrim(evidence, 0, self.keep_evidence - 1)
-                touched.update((f"{base}:m", f"{base}:a", f"{base}:s", evidence))
+                stories = f"{base}:st:{r.subject}", f"{base}:sv:{r.subject}", f"{base}:ss:{r.subject}"
+                pipe.hincrby(stories[0], r.story, 1)
+                pipe.hsetnx(stories[1], r.story, r.evidence)
+                pipe.hincrby(stories[2], f"{r.story}\t{r.source}", 1)
+                touched.update((f"{base}:m", f"{base}:a", f"{base}:s", evidence, *stories))
             for key in touched:
                 pipe.expire(key, DIGEST_TTL)
             if touched:
                 await pipe.execute()
 
-    async def read(self, digest: str, period_start: int) -> RawTally:
+    async def read(self, digest: str, period_start: int, top_stories: int) -> RawTally:
+        """The period's tally; the first article of each subject's ``top_stories`` stories only."""
         base = self.keys.digest_tally(digest, period_start)
         async with self.client.pipeline(transaction=False) as pipe:
             for suffix in ("m", "a", "s"):
@@ -69,16 +87,46 @@ class DigestStore:
             subject, _, source = pair.decode().partition("\t")
             by_subject.setdefault(subject, {})[source] = int(count)
         names = [name.decode() for name in mentions]
+        if not names:
+            return RawTally({}, {}, {}, {}, {}, {}, {})
         async with self.client.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.lrange(f"{base}:e:{name}", 0, self.keep_evidence - 1)
-            evidence = await pipe.execute() if names else []
+                pipe.hgetall(f"{base}:st:{name}")
+                pipe.hgetall(f"{base}:ss:{name}")
+            replies = await pipe.execute()
+        evidence, story_articles, story_sources = {}, {}, {}
+        for index, name in enumerate(names):
+            newest, counts, sources_of = replies[3 * index : 3 * index + 3]
+            evidence[name] = newest
+            story_articles[name] = {story.decode(): int(n) for story, n in counts.items()}
+            story_sources[name] = _split_pairs(sources_of)
+        firsts = await self._first_articles(base, story_articles, top_stories)
         return RawTally(
             mentions={k.decode(): int(v) for k, v in mentions.items()},
             articles={k.decode(): int(v) for k, v in articles.items()},
             sources=by_subject,
-            evidence=dict(zip(names, evidence, strict=True)),
+            evidence=evidence,
+            story_articles=story_articles,
+            story_sources=story_sources,
+            story_evidence=firsts,
         )
+
+    async def _first_articles(
+        self, base: str, story_articles: dict[str, dict[str, int]], top: int
+    ) -> dict[str, dict[str, bytes]]:
+        wanted = {
+            name: sorted(counts, key=lambda s: (-counts[s], s))[:top]
+            for name, counts in story_articles.items()
+        }
+        async with self.client.pipeline(transaction=False) as pipe:
+            for name, stories in wanted.items():
+                pipe.hmget(f"{base}:sv:{name}", stories) if stories else pipe.echo(b"")
+            replies = await pipe.execute()
+        return {
+            name: {story: value for story, value in zip(stories, reply or [], strict=False) if value}
+            for (name, stories), reply in zip(wanted.items(), replies, strict=True)
+        }
 
     async def advance_clock(self, digest: str, clock: int) -> int | None:
         """Move the digest's stream clock (unix seconds) forward; the previous value (None the first

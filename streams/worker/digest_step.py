@@ -62,7 +62,7 @@ class DigestStep:
         ident = digest_id(digest.id, period)
         if await self.store.published(ident):
             return None
-        raw = await self.store.read(digest.id, int(period.start.timestamp()))
+        raw = await self.store.read(digest.id, int(period.start.timestamp()), digest.stories)
         alert = build_digest(digest, period, period_tally(raw))
         if alert is None:
             return None
@@ -84,6 +84,7 @@ def tally_records(digests: Sequence[Digest], tagged: TaggedArticle) -> list[Tall
     article = tagged.article
     at = datetime.fromtimestamp(to_seconds(tagged.tally.minute), UTC)
     rule_hits = [alert.rule_id for alert in tagged.rule_alerts]
+    story = str(tagged.tagged.get("story") or article.id)  # an article without a story is its own
     evidence = b""
     records: list[TallyRecord] = []
     for digest in digests:
@@ -93,7 +94,7 @@ def tally_records(digests: Sequence[Digest], tagged: TaggedArticle) -> list[Tall
         evidence = evidence or orjson.dumps(Evidence.from_article(article, []).model_dump(mode="json"))
         start = int(digest.schedule.period_containing(at).start.timestamp())
         records += [
-            TallyRecord(digest.id, start, subject, count, article.source, evidence)
+            TallyRecord(digest.id, start, subject, count, article.source, evidence, story)
             for subject, count in lines.items()
         ]
     return records
@@ -106,5 +107,11 @@ def period_tally(raw: RawTally) -> PeriodTally:
         sources=raw.sources,
         evidence={
             s: [Evidence.model_validate_json(item) for item in items] for s, items in raw.evidence.items()
+        },
+        story_articles=raw.story_articles,
+        story_sources=raw.story_sources,
+        story_evidence={
+            subject: {story: Evidence.model_validate_json(item) for story, item in firsts.items()}
+            for subject, firsts in raw.story_evidence.items()
         },
     )

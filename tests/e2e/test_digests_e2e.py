@@ -78,7 +78,14 @@ def test_a_speedup_replay_sends_each_days_digest_once_signed_and_a_second_replay
         assert entries == known[day], day
         assert (digest["starts_at"], digest["ends_at"]) == (f"{day}T00:00:00Z", f"{next_day(day)}T00:00:00Z")
         assert all(sum(e["sources"].values()) == e["articles"] for e in digest["digest"]["entries"])
-        assert all(1 <= len(e["evidence"]) <= 3 for e in digest["digest"]["entries"])
+        # Stories (streams/stories, on news.tagged): up to 3 per line, each with its first article.
+        assert all(1 <= len(e["stories"]) <= 3 for e in digest["digest"]["entries"])
+        assert all(
+            [s["evidence"] for s in e["stories"]] == e["evidence"] for e in digest["digest"]["entries"]
+        )
+        assert all(
+            sum(s["articles"] for s in e["stories"]) <= e["articles"] for e in digest["digest"]["entries"]
+        )
     # Signed (the receiver verified each) and each digest id delivered once.
     assert receiver.rejected == 0 and all(count == 1 for count in receiver.deliveries.values())
     first_ids = sorted(body["id"] for body in by_period.values())

@@ -231,10 +231,12 @@ async def test_rule_alerts_arrive_grouped_as_routed_once_from_the_pair(
     await eventually(lambda: len(groups(notifications, warn, crit)) == 3, "three group notifications")
     await asyncio.sleep(QUIET)
     got = groups(notifications, warn, crit)
-    assert {key: [article_ids(body) for body in bodies] for key, bodies in got.items()} == {
-        key: [ids] for key, ids in expected.items()
-    }
-    body = got[("newsmon-news", warn, "baghdad")][0]
+    # Alertmanager flushes a new group at once when its first alert's startsAt is older than
+    # group_wait (a replay's event times are), so under load the group's first notification can
+    # hold only the alerts dispatched so far; the next one (group_interval later) holds them all.
+    assert {key: article_ids(bodies[-1]) for key, bodies in got.items()} == expected
+    assert all(len(bodies) <= 2 and article_ids(bodies[0]) <= expected[key] for key, bodies in got.items())
+    body = got[("newsmon-news", warn, "baghdad")][-1]
     assert (body["status"], body["version"], body["commonLabels"]["newsmon_kind"]) == ("firing", "4", "rule")
     assert body["alerts"][0]["annotations"]["link"].startswith("https://example.org/b")
 

@@ -40,7 +40,12 @@ def compiled_watchlist(tmp_path: Path, send_empty: bool = False) -> CompiledWatc
 
 
 def tagged(
-    article_id: str, at_minute: int, mentions: dict[str, int], source: str, rules: Sequence[str] = ()
+    article_id: str,
+    at_minute: int,
+    mentions: dict[str, int],
+    source: str,
+    rules: Sequence[str] = (),
+    story: str = "",
 ) -> TaggedArticle:
     article = Article(
         id=article_id, title=f"title {article_id}", url=f"https://x.invalid/{article_id}", source=source
@@ -50,7 +55,8 @@ def tagged(
               starts_at=datetime.fromtimestamp(at_minute * 60, UTC))
         for r in rules
     )  # fmt: skip
-    return TaggedArticle(article, Tally(article_id, at_minute, source, mentions), {}, 0.0, alerts)
+    record = {"story": story} if story else {}
+    return TaggedArticle(article, Tally(article_id, at_minute, source, mentions), record, 0.0, alerts)
 
 
 async def test_a_closed_day_is_published_once_with_its_top_subjects(
@@ -67,9 +73,9 @@ async def test_a_closed_day_is_published_once_with_its_top_subjects(
     step = DigestStep(client, prefix, publish)
     try:
         batch = Batch(articles=[
-            tagged("a1", minute(9), {"isis": 3, "mosul": 1}, "s1", ["isis_mosul"]),
-            tagged("a2", minute(10), {"isis": 1, "turkey": 9}, "s2"),
-            tagged("a3", minute(11), {"mosul": 2}, "s1"),
+            tagged("a1", minute(9), {"isis": 3, "mosul": 1}, "s1", ["isis_mosul"], story="st1"),
+            tagged("a2", minute(10), {"isis": 1, "turkey": 9}, "s2", story="st1"),  # a copy of a1's text
+            tagged("a3", minute(11), {"mosul": 2}, "s1", story="st2"),
             tagged("dup", minute(11), {"mosul": 50}, "s1"),  # a redelivery: not fresh
         ])  # fmt: skip
         await step.record(compiled, batch, [True, True, True, False])
@@ -81,7 +87,15 @@ async def test_a_closed_day_is_published_once_with_its_top_subjects(
             ("isis", 4, 2, {"s1": 1, "s2": 1}),
             ("mosul", 3, 2, {"s1": 2}),
         ]
-        assert [e.article_id for e in digest.digest.entries[0].evidence] == ["a2", "a1"]  # newest first
+        isis, mosul = digest.digest.entries
+        assert [(s.story, s.articles, s.sources, s.evidence.article_id) for s in isis.stories] == [
+            ("st1", 2, {"s1": 1, "s2": 1}, "a1"),  # one story, its first article as evidence
+        ]
+        assert [(s.story, s.articles, s.evidence.article_id) for s in mosul.stories] == [
+            ("st1", 1, "a1"),
+            ("st2", 1, "a3"),
+        ]
+        assert [e.article_id for e in isis.evidence] == ["a1"]
         assert (digest.starts_at, digest.digest.period, published) == (DAY, "2026-11-20 UTC", [digest])
 
         # A restarted step, and a clock that lags and catches up again: the day is not published twice.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
+
 from streams.digests.build import PeriodTally, build_digest, subjects, top_subjects
 from streams.digests.schedule import digest_id, load_digests
-from streams.model.alert import Evidence
+from streams.model.alert import Alert, Evidence
 from streams.webhooks.alertmanager_api import ApiPolicy, api_alert
 from streams.webhooks.bodies import alertmanager_body, slack_body
 
@@ -88,3 +90,32 @@ def test_a_digest_goes_through_every_receiver_format() -> None:
     posted = api_alert(alert, ApiPolicy(rule_ttl=600), now)
     assert (posted["labels"]["newsmon_kind"], posted["labels"]["alertname"]) == ("digest", "daily")
     assert (posted["startsAt"], posted["endsAt"]) == ("2026-11-20T00:00:00Z", "2027-01-01T00:10:00Z")
+
+
+def test_rule_and_spike_alert_json_has_no_digest_key_and_a_digest_round_trips() -> None:
+    rule = Alert(id="x", kind="rule", status="firing", rule_id="r", severity="info", starts_at=PERIOD.start)
+    assert "digest" not in orjson.loads(rule.to_json()) and "digest" not in rule.model_dump()
+    digest = build_digest(DAILY, PERIOD, PeriodTally(mentions={"isis": 1}, articles={"isis": 1}))
+    assert digest is not None and Alert.from_json(digest.to_json()) == digest
+
+
+def test_a_line_lists_its_top_stories_by_articles_with_sources_and_first_article() -> None:
+    (two,) = load_digests([{"id": "d", "entities": "*", "stories": 2}], {"isis"}, set(), set())
+    tally = PeriodTally(
+        mentions={"isis": 9}, articles={"isis": 6}, sources={"isis": {"s1": 4, "s2": 2}},
+        story_articles={"isis": {"x": 1, "y": 3, "z": 2}},
+        story_sources={"isis": {"y": {"s2": 1, "s1": 2}, "z": {"s1": 2}}},
+        story_evidence={"isis": {"x": evidence("x1"), "y": evidence("y1"), "z": evidence("z1")}},
+    )  # fmt: skip
+    alert = build_digest(two, PERIOD, tally)
+    assert alert is not None and alert.digest is not None
+    (line,) = alert.digest.entries
+    assert [(s.story, s.articles, s.sources, s.evidence.article_id) for s in line.stories] == [
+        ("y", 3, {"s1": 2, "s2": 1}, "y1"),
+        ("z", 2, {"s1": 2}, "z1"),
+    ]
+    assert [e.article_id for e in line.evidence] == ["y1", "z1"]
+    assert (
+        alert.description
+        == "2026-11-20 UTC:\nisis: 9 mentions in 6 articles (s1 4, s2 2)\n  t y1 (3 articles)\n  t z1 (2 articles)"
+    )
