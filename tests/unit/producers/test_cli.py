@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -90,12 +91,21 @@ def test_files_watch_publishes_new_files_and_stops_cleanly_on_sigterm(tmp_path: 
     try:
         time.sleep(1.5)
         (tmp_path / "new.txt").write_text("A new title\n\nA new body.")
-        time.sleep(2.0)
+        # SIGTERM only once the article is out: on a loaded machine start-up alone can take seconds.
+        first = _line_within(process, 30.0)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err
-    assert [orjson.loads(x)["title"] for x in out.splitlines()] == ["A new title"]
+    assert [orjson.loads(x)["title"] for x in [first, *out.splitlines()]] == ["A new title"]
     assert b"SIGTERM" in err and b"published 1" in err
+
+
+def _line_within(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The first line the process writes to stdout, or fail after `timeout` seconds."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, f"no output within {timeout} s"
+    return process.stdout.readline()
