@@ -47,7 +47,10 @@ def install_health(app: faust.App, parts: WorkerParts, settings: Settings) -> No
 
     @app.timer(interval=PROBE_SECONDS)
     async def probe_health() -> None:
-        await health.probe()
+        try:
+            await health.probe()
+        except Exception:  # an error in a timer crashes Faust's app; stale facts fail /livez instead
+            log.exception("health probe failed")
 
     @app.task
     async def tick_loop() -> None:

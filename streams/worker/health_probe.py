@@ -87,7 +87,12 @@ class HealthProbe:
         )
         stalled: list[Hashable] = []
         if redis_error is None and kafka_error is None:
-            stalled = self.progress.observe(time.monotonic(), await self._progress(assigned, ends))
+            try:
+                offsets = await self._progress(assigned, ends)
+            except Exception as err:  # e.g. a partition revoked since assignment() (IllegalStateError)
+                log.info("health probe: progress skipped this round (%s)", describe(err))
+            else:
+                stalled = self.progress.observe(time.monotonic(), offsets)
         else:
             # Waiting for Redis or Kafka is not a stall: a restart would not help. Start over after.
             self.progress.observe(time.monotonic(), {})
