@@ -623,8 +623,9 @@ PARTS = {"cluster": KAFKA_NODES, "sentinel": REDIS_NODES}
 SENTINEL_MASTER = "newsmon"
 # The cluster profile runs only the replicated part (and Prometheus); the others their single nodes.
 CLUSTER_DEFAULT = ("prometheus", *CLUSTER_SERVICES)
-# Eleven ports per profile, clear of every profile's own eight: dev N uses 20000 + 200 N + 100..110.
-CLUSTER_BASE = {"run": 7100, "test": 17100, "chaos": 27100, "verify": 31200, "cluster": 22100}
+# Eleven ports per profile, clear of every profile's own eight and of its Alertmanager pair
+# (Prometheus + 100..103): dev N uses 20000 + 200 N + 120..130.
+CLUSTER_BASE = {"run": 7100, "test": 17100, "chaos": 27100, "verify": 31200, "cluster": 22120}
 
 
 @dataclass(frozen=True)
@@ -637,7 +638,7 @@ class ClusterPorts:
 
 
 def cluster_ports(profile: Profile) -> ClusterPorts:
-    base = CLUSTER_BASE.get(profile.name, profile.kafka + 100)
+    base = CLUSTER_BASE.get(profile.name, profile.kafka + 120)
     return ClusterPorts(
         (base, base + 1, base + 2), (base + 3, base + 4, base + 5), base + 6, base + 7,
         (base + 8, base + 9, base + 10),

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import faust
 from aiohttp.web import Response
+from aiokafka.errors import IllegalStateError
 from faust.streams import Stream
 from faust.web import Request, View
 from faust.web import Response as WebResponse
@@ -18,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.model.settings import Settings
 from streams.worker.drain import DrainDeadline, begin_on_stop
-from streams.worker.faust_shims import caught_up_partitions
+from streams.worker.faust_shims import caught_up_partitions, highwater_of
 from streams.worker.health import Verdict, watched
 from streams.worker.health_probe import PROBE_SECONDS, watchdog_interval
 from streams.worker.metrics import WorkerMetrics
@@ -47,7 +48,10 @@ def install_health(app: faust.App, parts: WorkerParts, settings: Settings) -> No
 
     @app.timer(interval=PROBE_SECONDS)
     async def probe_health() -> None:
-        await health.probe()
+        try:
+            await health.probe()
+        except Exception:  # an error in a timer crashes Faust's app; stale facts fail /livez instead
+            log.exception("health probe failed")
 
     @app.task
     async def tick_loop() -> None:
@@ -128,8 +132,11 @@ def install_timers(app: faust.App, parts: WorkerParts, settings: Settings) -> No
     async def report_lag() -> None:
         current: set[tuple[str, str]] = set()
         for tp in app.consumer.assignment():
-            position = await app.consumer.position(tp)
-            highwater = app.consumer.highwater(tp)  # None until the partition's first fetch
+            try:
+                position = await app.consumer.position(tp)
+            except IllegalStateError:  # revoked by a rebalance meanwhile; an error here would crash the app
+                continue
+            highwater = highwater_of(app, tp)  # None until the partition's first fetch
             if position is not None and highwater is not None:
                 labels = (tp.topic, str(tp.partition))
                 parts.metrics.lag.labels(*labels).set(max(0, highwater - position))

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from mode import Seconds
@@ -74,7 +75,7 @@ def caught_up_partitions(app: faust.App, topic: str) -> list[int]:
     committed = committed_offsets(app)
     done = []
     for tp in app.consumer.assignment():
-        highwater = app.consumer.highwater(tp) if tp.topic == topic else None
+        highwater = highwater_of(app, tp) if tp.topic == topic else None
         if highwater is not None and (committed.get(tp) or 0) >= highwater:
             done.append(tp.partition)
     return done
@@ -85,3 +86,15 @@ def committed_offsets(app: faust.App) -> Mapping[TP, int | None]:
 
     Private in faust-streaming 0.15 (`Consumer._committed_offset`), as in caught_up_partitions."""
     return cast(Mapping[TP, int | None], getattr(app.consumer, "_committed_offset", {}))
+
+
+def highwater_of(app: faust.App, tp: TP) -> int | None:
+    """The partition's last fetched high watermark; None before its first fetch or once revoked.
+
+    The consumer runs in its own thread, so a rebalance can revoke a partition between
+    `assignment()` and this call; aiokafka then fails an assert, and an error in a Faust timer
+    crashes the whole app."""
+    try:
+        return app.consumer.highwater(tp)
+    except (AssertionError, IllegalStateError):
+        return None

@@ -41,7 +41,8 @@ class _Seen:
 class ProgressWatch:
     """Which assigned partitions have lag but have not moved for `stall_seconds` (a zombie consumer:
     the process is up, the fetcher or the agent is not). Offsets are committed offsets (next to
-    read, 0 when none yet) and end offsets (the broker's, not the fetcher's last high watermark)."""
+    read; the fetch position before the first commit) and end offsets (the broker's, not the
+    fetcher's last high watermark)."""
 
     stall_seconds: float
     _seen: dict[Hashable, _Seen] = field(default_factory=dict)

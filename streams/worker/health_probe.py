@@ -1,12 +1,11 @@
-"""The worker's health probe: gathers the facts (consumer, Redis, Kafka, the loop) that
-streams.worker.health judges, serves /livez and /readyz, and feeds systemd's watchdog."""
+"""The facts streams.worker.health judges (consumer, Redis, Kafka, the loop), gathered for /livez, /readyz and systemd."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 import faust
 import redis.asyncio as aioredis
@@ -26,9 +25,11 @@ from streams.worker.health import (
 from streams.worker.sd_notify import Notifier
 
 log = logging.getLogger(__name__)
-PROBE_SECONDS = 2.0  # how often the facts are gathered
+PROBE_SECONDS = 5.0  # how often the facts are gathered
 TICK_SECONDS = 0.5  # the loop-lag ticker's sleep
-CALL_TIMEOUT = 2.0  # a Redis PING or a Kafka ListOffsets slower than this counts as unreachable
+# A Redis PING or a Kafka ListOffsets slower than this counts as unreachable. The Kafka calls queue on
+# Faust's consumer thread behind its fetches and took up to ~2.5 s on the loaded test machine.
+CALL_TIMEOUT = 4.0
 
 
 class HealthProbe:
@@ -86,13 +87,12 @@ class HealthProbe:
         )
         stalled: list[Hashable] = []
         if redis_error is None and kafka_error is None:
-            committed = committed_offsets(self.app)
-            offsets: dict[Hashable, tuple[int, int]] = {
-                f"{tp.topic}/{tp.partition}": (committed.get(tp) or 0, ends[tp])
-                for tp in assigned
-                if tp in ends
-            }
-            stalled = self.progress.observe(time.monotonic(), offsets)
+            try:
+                offsets = await self._progress(assigned, ends)
+            except Exception as err:  # e.g. a partition revoked since assignment() (IllegalStateError)
+                log.info("health probe: progress skipped this round (%s)", describe(err))
+            else:
+                stalled = self.progress.observe(time.monotonic(), offsets)
         else:
             # Waiting for Redis or Kafka is not a stall: a restart would not help. Start over after.
             self.progress.observe(time.monotonic(), {})
@@ -102,6 +102,23 @@ class HealthProbe:
             kafka_error=kafka_error,
         )  # fmt: skip
         return self.facts
+
+    async def _progress(
+        self, assigned: list[faust.types.TP], ends: Mapping[faust.types.TP, int]
+    ) -> dict[Hashable, tuple[int, int]]:
+        """partition -> (committed offset, end offset). A partition the group never committed counts
+        from the log's start (where `auto_offset_reset=earliest` reads from): a topic whose messages
+        all expired is not behind, one whose first batch never finishes is."""
+        committed = committed_offsets(self.app)
+        never = [tp for tp in assigned if committed.get(tp) is None]
+        starts = (
+            await asyncio.wait_for(self.app.consumer.earliest_offsets(*never), CALL_TIMEOUT) if never else {}
+        )
+        return {
+            f"{tp.topic}/{tp.partition}": (committed.get(tp) or starts.get(tp, 0), ends[tp])
+            for tp in assigned
+            if tp in ends
+        }
 
     async def _ping_redis(self) -> str | None:
         try:

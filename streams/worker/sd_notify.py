@@ -17,6 +17,7 @@ class Notifier:
             None if not socket_path else "\0" + socket_path[1:] if socket_path[0] == "@" else socket_path
         )
         self._sock: socket.socket | None = None
+        self._failing = False  # log a failure once, not at every watchdog ping
 
     @property
     def enabled(self) -> bool:
@@ -27,12 +28,21 @@ class Notifier:
         if self.address is None:
             return False
         if self._sock is None:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Non-blocking: a unix datagram socket whose reader lags (its queue holds
+            # net.unix.max_dgram_qlen, 10, datagrams) blocks the sender, here the event loop. A
+            # ping dropped is better than a loop that stops, and the next one follows.
+            kind = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            self._sock = socket.socket(socket.AF_UNIX, kind)
         try:
             self._sock.sendto("\n".join(assignments).encode(), self.address)
         except OSError as err:
-            log.warning("sd_notify %s to %r failed: %s", assignments, self.address, err)
+            if not self._failing:
+                log.warning("sd_notify to %r failed (%s); logged again once it recovers", self.address, err)
+            self._failing = True
             return False
+        if self._failing:
+            log.info("sd_notify to %r works again", self.address)
+        self._failing = False
         return True
 
     def close(self) -> None:

@@ -27,17 +27,28 @@ def sentinel_env() -> Iterator[dict[str, str]]:
     stack("down", "sentinel")
 
 
+def sentinel_of(env: dict[str, str]) -> tuple[Sentinel, str]:
+    sentinels = sentinel_addresses(env["NEWSMON_REDIS_SENTINELS"])
+    return Sentinel(sentinels), env.get("NEWSMON_REDIS_SENTINEL_MASTER", "newsmon")  # type: ignore[no-untyped-call]
+
+
+def primary_url(env: dict[str, str]) -> str:
+    """Where the primary is now: after test_cluster's failover it is the part's second Redis."""
+    sentinel, master = sentinel_of(env)
+    host, port = sentinel.discover_master(master)  # type: ignore[no-untyped-call]
+    return f"redis://{host}:{port}/0"
+
+
 @pytest.fixture
 async def primary(sentinel_env: dict[str, str]) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(sentinel_env["NEWSMON_REDIS_URL"])
+    client = aioredis.from_url(primary_url(sentinel_env))
     yield client
     await client.aclose()
 
 
 def replica_of(env: dict[str, str]) -> redis.Redis:
-    sentinels = sentinel_addresses(env["NEWSMON_REDIS_SENTINELS"])
-    master = env.get("NEWSMON_REDIS_SENTINEL_MASTER", "newsmon")
-    (host, port), *_ = Sentinel(sentinels).discover_slaves(master)  # type: ignore[no-untyped-call]
+    sentinel, master = sentinel_of(env)
+    (host, port), *_ = sentinel.discover_slaves(master)  # type: ignore[no-untyped-call]
     return redis.Redis(host=host, port=port)
 
 
@@ -45,7 +56,7 @@ async def test_a_write_on_another_connection_is_on_the_replica_once_waited_for(
     primary: aioredis.Redis, sentinel_env: dict[str, str]
 ) -> None:
     keys = RedisKeys(f"test-wait:{uuid.uuid4().hex[:8]}:")
-    writer = aioredis.from_url(sentinel_env["NEWSMON_REDIS_URL"])  # its own connection, as the pool's may be
+    writer = aioredis.from_url(primary_url(sentinel_env))  # its own connection, as the pool's may be
     await writer.set(keys.clock, 42)
     await writer.aclose()
     assert await ReplicaWait(primary, keys, 1, 2000)() == 1

@@ -32,11 +32,12 @@ def test_cluster_ports_collide_with_no_profile_and_stay_below_ephemeral(stack: M
     for profile in stack.PROFILES.values():
         own = [profile.kafka, profile.controller, profile.redis, profile.prometheus, profile.worker,
                profile.exporter, profile.producer, profile.ingest]  # fmt: skip
-        for port in [*own, *all_ports(stack, profile)]:
+        pair = [port for am in stack.alertmanager_ports(profile).values() for port in (am.web, am.cluster)]
+        for port in [*own, *pair, *all_ports(stack, profile)]:
             assert port not in used, f"{profile.name} port {port} also used by {used.get(port)}"
             assert port < 32768
             used[port] = profile.name
-    assert all_ports(stack, stack.PROFILES["dev5"]) == list(range(21100, 21111))
+    assert all_ports(stack, stack.PROFILES["dev5"]) == list(range(21120, 21131))
 
 
 def test_parts_expand_and_the_cluster_profile_defaults_to_them(stack: ModuleType) -> None:
@@ -57,9 +58,9 @@ def test_parts_expand_and_the_cluster_profile_defaults_to_them(stack: ModuleType
 def test_cluster_env_points_at_three_brokers_sentinels_and_replication_3(stack: ModuleType) -> None:
     env = dict(line.split("=", 1) for line in stack.cluster_env_lines(stack.PROFILES["dev5"]))
     assert env == {
-        "NEWSMON_KAFKA_BOOTSTRAP": "127.0.0.1:21100,127.0.0.1:21101,127.0.0.1:21102",
-        "NEWSMON_REDIS_URL": "redis://127.0.0.1:21106/0",
-        "NEWSMON_REDIS_SENTINELS": "127.0.0.1:21108,127.0.0.1:21109,127.0.0.1:21110",
+        "NEWSMON_KAFKA_BOOTSTRAP": "127.0.0.1:21120,127.0.0.1:21121,127.0.0.1:21122",
+        "NEWSMON_REDIS_URL": "redis://127.0.0.1:21126/0",
+        "NEWSMON_REDIS_SENTINELS": "127.0.0.1:21128,127.0.0.1:21129,127.0.0.1:21130",
         "NEWSMON_REDIS_SENTINEL_MASTER": "newsmon",
         "NEWSMON_TOPIC_REPLICATION": "3",
     }
@@ -75,8 +76,8 @@ def test_broker_properties_replicate_and_forbid_unclean_election(
     text = stack.kafka_node_properties(stack.PROFILES["dev5"], 2).read_text()
     props = dict(line.split("=", 1) for line in text.splitlines() if line)
     assert props["node.id"] == "2"
-    assert props["controller.quorum.voters"] == "1@127.0.0.1:21103,2@127.0.0.1:21104,3@127.0.0.1:21105"
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:21101,CONTROLLER://127.0.0.1:21104"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:21123,2@127.0.0.1:21124,3@127.0.0.1:21125"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:21121,CONTROLLER://127.0.0.1:21124"
     assert {k: props[k] for k in ("min.insync.replicas", "unclean.leader.election.enable",
                                   "default.replication.factor", "offsets.topic.replication.factor",
                                   "transaction.state.log.replication.factor",

@@ -36,6 +36,15 @@ def test_a_missing_socket_is_reported_not_raised(tmp_path: Path) -> None:
     assert not Notifier(str(tmp_path / "absent")).send("WATCHDOG=1")
 
 
+def test_a_reader_that_lags_never_blocks_the_sender(tmp_path: Path) -> None:
+    sock = bound(tmp_path / "notify")  # never read: its queue fills after max_dgram_qlen datagrams
+    notifier = Notifier(str(tmp_path / "notify"))
+    sent = [notifier.send("WATCHDOG=1") for _ in range(200)]
+    assert sent[0] and not sent[-1]  # the excess is dropped (and logged once), not waited for
+    notifier.close()
+    sock.close()
+
+
 def test_the_watchdog_pings_at_half_watchdog_sec() -> None:
     assert (watchdog_interval(30_000_000), watchdog_interval(None)) == (15.0, 5.0)
 
