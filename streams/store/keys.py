@@ -15,6 +15,7 @@ keys it was not given: newsmon needs a single Redis (or a replica set), not a cl
   <p>wd:<W>                    hash entity -> distinct sources in window W
   <p>mst:<minute>              hash entity -> stories first mentioning it in that minute (expires)
   <p>dmst:<minute>             the same for day-precision articles, at their midnight's minute
+  <p>mss:<minute>              hash "entity\\tsource" -> those stories by their first copy's source
   <p>wst:<W>                   hash entity -> distinct stories in window W
   <p>sen:<story id>            set of the entities a story was counted for (expires with the story)
   <p>sb:<bucket>               hash: story band key -> story handle, one per time bucket (docs/stories.md)

@@ -4,6 +4,8 @@
 -- Keys (prefix p, streams/store/keys.py):
 --   p mst:<minute>     hash entity -> stories first mentioning it in that minute (expires with buckets);
 --   p dmst:<minute>    the same for day-precision articles, at their midnight (windows >= 1 day only)
+--   p mss:<minute>     hash "entity\tsource" -> those stories by the source of their first copy
+--                      (minute-precision articles only: spike detectors read minutes)
 --   p wst:<W>          hash entity -> distinct stories in window W (record.lua's shift moves buckets)
 --   p sen:<story id>   set of the entities the story was counted for (TTL: the story's lifetime)
 -- batch: record.lua's decoded batch; fresh: 1 for articles counted for the first time; stories: each
@@ -11,7 +13,7 @@
 -- so it needs no set); add_to_windows(entity, minute, by_day): record.lua's "count now if inside a window".
 local function count_stories(p, batch, fresh, stories, items, story_ttl, bucket_ttl, add_to_windows)
   for a, tally in ipairs(batch) do
-    local minute, mentions, by_day = tally[2], tally[5], tally[6] == 1
+    local minute, source, mentions, by_day = tally[2], tally[3], tally[5], tally[6] == 1
     local bucket = p .. (by_day and 'dmst:' or 'mst:') .. minute
     if fresh[a] == 1 and next(mentions) ~= nil then
       local story, signed = stories[a], items[a][2] == 1
@@ -20,12 +22,16 @@ local function count_stories(p, batch, fresh, stories, items, story_ttl, bucket_
       for entity, _ in pairs(mentions) do
         if not signed or redis.call('SADD', seen_key, entity) == 1 then
           redis.call('HINCRBY', bucket, entity, 1)
+          if not by_day then redis.call('HINCRBY', p .. 'mss:' .. minute, entity .. '\t' .. source, 1) end
           add_to_windows(entity, minute, by_day)
           counted = true
         end
       end
       if signed then redis.call('EXPIRE', seen_key, story_ttl) end
-      if counted then redis.call('EXPIRE', bucket, bucket_ttl) end
+      if counted then
+        redis.call('EXPIRE', bucket, bucket_ttl)
+        if not by_day then redis.call('EXPIRE', p .. 'mss:' .. minute, bucket_ttl) end
+      end
     end
   end
 end
