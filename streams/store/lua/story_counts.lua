@@ -11,6 +11,25 @@
 -- batch: record.lua's decoded batch; fresh: 1 for articles counted for the first time; stories: each
 -- article's story id; items: the story section's items (an unsigned article is a story of its own,
 -- so it needs no set); add_to_windows(entity, minute, by_day): record.lua's "count now if inside a window".
+-- rule_stories(p, hits, fresh, stories, batch, story_ttl): one alert per rule and story. hits:
+-- {{article index, rule id, that article's alert JSON}, ...} for rules with `per: story`; key
+-- p rs:<rule>:<story id>, a hash: "\tfirst" -> the alert of the story's first copy matching the rule,
+-- and source -> copies matching it (a redelivery adds nothing). Returns each hit's hash (HGETALL).
+local function rule_stories(p, hits, fresh, stories, batch, story_ttl)
+  local out = {}
+  for k, hit in ipairs(hits) do
+    local a = hit[1]
+    local key = p .. 'rs:' .. hit[2] .. ':' .. stories[a]
+    if fresh[a] == 1 then
+      redis.call('HSETNX', key, '\tfirst', hit[3])
+      redis.call('HINCRBY', key, batch[a][3], 1)
+      redis.call('EXPIRE', key, story_ttl)
+    end
+    out[k] = redis.call('HGETALL', key)
+  end
+  return out
+end
+
 local function count_stories(p, batch, fresh, stories, items, story_ttl, bucket_ttl, add_to_windows)
   for a, tally in ipairs(batch) do
     local minute, source, mentions, by_day = tally[2], tally[3], tally[5], tally[6] == 1
