@@ -169,5 +169,5 @@ if mark >= 0 then advance(mark) end
 local changed = {}
 for entity, _ in pairs(touched) do changed[#changed + 1] = entity end
 local spikes = false
-if ARGV[10 + caught_up] and ARGV[10 + caught_up] ~= '' then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up])) end
+if ARGV[10 + caught_up] and ARGV[10 + caught_up] ~= '' then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up]), stories) end
 return {before, clock, fresh, changed, spikes, stories, rule_reply}

@@ -1,20 +1,23 @@
--- spike_section(p, before, clock, touched, fresh, spec): the spike detectors' reads and writes of one
+-- spike_section(p, before, clock, touched, fresh, spec, stories): the spike detectors' reads and writes of one
 -- counting call, prepended to record.lua (not a script of its own). Keys derived from the prefix p
 -- (streams/store/keys.py): <p>ev:<entity>, <p>spike:<detector>:started, <p>spike:firing,
 -- <p>m:<minute>, <p>ms:<minute>, <p>mst:<minute>, <p>mss:<minute>, <p>spike:<detector>:<entity>.
 -- spec (JSON, streams.spikes.plan.section_spec): detectors, evidence, kept, ttl, max_steps.
 -- before/clock: the stream clock before and after the call; touched: the entities whose window counts
--- changed (a set); fresh: which articles were not redeliveries (nil: all).
+-- changed (a set); fresh: which articles were not redeliveries (nil: all); stories: each article's
+-- story id (false without a story section), added to its evidence entry as "story".
 -- Keeps fresh articles' evidence, starts the detectors, and returns as JSON the firing pairs, detector
 -- starts, and the per-minute counts, sources and states of every detector/entity pair to evaluate
 -- (story counts and story sources too when a story-measured detector is among them).
-local function spike_section(p, before, clock, touched, fresh, spec)
+local function spike_section(p, before, clock, touched, fresh, spec, stories)
   local out = {started = {}, states = {}, counts = {}, sources = {}}
   for _, ev in ipairs(spec.evidence) do
     if fresh == nil or fresh[ev[1]] == 1 then
       for j = 2, #ev, 2 do
         local key = p .. 'ev:' .. ev[j]
-        redis.call('LPUSH', key, ev[j + 1])
+        local entry = ev[j + 1]
+        if stories then entry = '{"story":' .. cjson.encode(stories[ev[1]]) .. ',' .. string.sub(entry, 2) end
+        redis.call('LPUSH', key, entry)
         redis.call('LTRIM', key, 0, spec.kept - 1)
         redis.call('EXPIRE', key, spec.ttl)
       end
