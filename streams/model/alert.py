@@ -31,6 +31,16 @@ class Evidence(BaseModel):
     copies: int | None = None
     copy_sources: list[str] | None = None
 
+    @model_serializer(mode="wrap")
+    def _without_empty_story(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Evidence without a story serializes as before stories existed, so a worker of the previous
+        # version (extra="forbid") still reads it during a rolling upgrade.
+        data: dict[str, Any] = handler(self)
+        for key in ("story", "copies", "copy_sources"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
     @classmethod
     def from_article(cls, article: Article, matched_names: Sequence[str]) -> Evidence:
         return cls(

@@ -227,9 +227,6 @@ def test_alertmanager_body_for_a_firing_spike() -> None:
                     "source": "example",
                     "published_at": "2026-01-01T02:59:00+03:00",
                     "matched_names": ["داعش", "الموصل"],
-                    "story": None,  # set on rule alerts per story only
-                    "copies": None,
-                    "copy_sources": None,
                 }
             ],
         },
