@@ -104,11 +104,13 @@ def spike_families(snapshot: Snapshot, view: WatchView, entities: list[str]) -> 
         "newsmon_spike_threshold_ratio", "The ratio at which the spike detector fires", labels=["spike"]
     )
     per_minute = per_entity_minutes(snapshot.minutes)
+    per_minute_stories = per_entity_minutes(snapshot.story_minutes)
     clock = snapshot.clock_minute
     # A firing detector stays visible until it resolves, even if its entity went quiet.
     quiet_firing = {entity for _, entity in snapshot.firing} - set(entities)
     entities = entities + [entity for entity in view.entities if entity in quiet_firing]
     for detector in view.spikes:
+        measured = per_minute_stories if detector.measures == "stories" else per_minute
         threshold.add_metric([detector.id], detector.ratio)
         # Entities with no mention in the span all share one ratio: compute it once (large watchlists).
         quiet = spike_ratio(detector, {}, clock) if clock >= 0 else 0.0
@@ -116,7 +118,7 @@ def spike_families(snapshot: Snapshot, view: WatchView, entities: list[str]) -> 
             if not detector.applies_to(entity):
                 continue
             if clock >= 0:
-                counts = per_minute.get(entity)
+                counts = measured.get(entity)
                 ratio.add_metric(
                     [detector.id, entity], spike_ratio(detector, counts, clock) if counts else quiet
                 )

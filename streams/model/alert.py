@@ -16,7 +16,8 @@ Status = Literal["firing", "resolved"]
 
 
 class Evidence(BaseModel):
-    """One article that supports an alert."""
+    """One article that supports an alert; for a rule alert per story (docs/stories.md), the story's
+    first article matching the rule, with the story id, its copies matching the rule and their sources."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -26,6 +27,19 @@ class Evidence(BaseModel):
     source: str
     published_at: str | None
     matched_names: list[str]
+    story: str | None = None
+    copies: int | None = None
+    copy_sources: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_story(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Evidence without a story serializes as before stories existed, so a worker of the previous
+        # version (extra="forbid") still reads it during a rolling upgrade.
+        data: dict[str, Any] = handler(self)
+        for key in ("story", "copies", "copy_sources"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     @classmethod
     def from_article(cls, article: Article, matched_names: Sequence[str]) -> Evidence:
@@ -75,7 +89,8 @@ class DigestContent(BaseModel):
 class Alert(BaseModel):
     """The value on ``news.alerts`` (key: ``id``); delivery turns it into one webhook per receiver.
 
-    Rule alerts are events (one per matching article) and are only ever ``firing``; spike alerts
+    Rule alerts are events (one per story and rule, or per matching article with ``per: article``)
+    and are only ever ``firing``; spike alerts
     fire once and later resolve, the pair sharing ``starts_at`` and the firing window. A digest is
     an event too: ``id`` is its digest id, ``rule_id`` the digest's id, ``starts_at``/``ends_at``
     its period, ``digest`` its content.

@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 class Snapshot:
     """One consistent read of the counts: the stream clock (minutes, -1 = nothing counted yet), every
     window hash (window minutes -> entity -> count), distinct sources and distinct stories the same
-    way, the per-minute buckets of the last minutes (minute -> entity -> count) and the firing spike
-    pairs."""
+    way, the per-minute buckets of the last minutes (minute -> entity -> count; mentions, and stories
+    for story-measured spike detectors) and the firing spike pairs."""
 
     clock_minute: int
     windows: Mapping[int, Mapping[str, int]]
     sources: Mapping[int, Mapping[str, int]]
     stories: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
     minutes: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
+    story_minutes: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
     firing: frozenset[tuple[str, str]] = frozenset()
 
 

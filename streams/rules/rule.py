@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -33,6 +33,8 @@ class RuleSpec(BaseModel):
     description: str = ""
     # None = every receiver in the ``webhooks`` section; [] = none (the alert still goes on news.alerts).
     webhooks: list[str] | None = None
+    # One alert per story and rule (later copies join its evidence), or one per matching article.
+    per: Literal["story", "article"] = "story"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class CompiledRule:
     on_positions: PositionsPredicate = field(repr=False, compare=False)
     on_mentions: MentionsPredicate | None = field(repr=False, compare=False)
     filter: RuleFilter = NO_FILTER  # in, min_mentions, lang, sources, not_sources
+    per: Literal["story", "article"] = "story"
 
     @property
     def needs_positions_to_filter(self) -> bool:
@@ -126,6 +129,7 @@ def compile_rule(
         on_positions=compile_positions(expr),
         on_mentions=None if needs_positions else compile_mentions(expr),
         filter=rule_filter,
+        per=spec.per,
     )
     if rule.matches({}):
         # The tag agent skips articles with no mentions, and a rule like "NOT x" would alert on

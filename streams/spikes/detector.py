@@ -13,6 +13,8 @@ from streams.model.spec import format_duration
 from streams.spikes.state import SpikeState
 
 Action = Literal["fire", "resolve"]
+# What a detector counts per minute: mentions, or distinct stories (docs/stories.md "Story windows").
+Measure = Literal["stories", "mentions"]
 
 
 def sum_minutes(per_minute: Mapping[int, int], start: int, end: int) -> int:
@@ -66,6 +68,10 @@ class SpikeDetector:
     one pseudo-count added to the whole baseline span, so that an entity never seen before has a small
     finite baseline (``1/B``) instead of zero, and ``ratio = count / baseline``.
 
+    With ``measures == "stories"`` the counts are distinct stories (a story counts once per entity, in
+    the minute of its first copy mentioning it) and the sources are those of the stories' first
+    copies, so N copies of one story on N sites are one story from one source.
+
     A detector that is not firing fires when, all at once: ``count ≥ min_count``, distinct sources in
     the window ``≥ min_sources``, ``ratio ≥ ratio threshold``, the warm-up is over
     (``now ≥ first_seen + warmup``) and the cooldown is over (``now ≥ last_fired + cooldown``). A
@@ -85,6 +91,7 @@ class SpikeDetector:
     severity: Severity
     description: str
     receivers: tuple[str, ...]
+    measures: Measure = "mentions"
 
     @property
     def window_minutes(self) -> int:

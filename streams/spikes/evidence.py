@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 
@@ -22,13 +23,29 @@ def evidence_entry(article: Article, minute: int, names: Sequence[str]) -> bytes
 
 
 def pick_evidence(raw: Sequence[bytes | str], since_minute: int, until_minute: int) -> list[Evidence]:
-    """The MAX_EVIDENCE entries inside the firing window with the newest event times, newest first
-    (the list is in arrival order, which a replay over several partitions scrambles)."""
+    """The MAX_EVIDENCE stories inside the firing window with the newest event times, newest first
+    (the list is newest arrival first, which a replay over several partitions scrambles). A story is
+    cited by its first copy kept in the list, with the copies kept in the window and their sources;
+    an entry without a story (no story section) is a story of its own."""
     inside = [entry for entry in map(orjson.loads, raw) if since_minute <= entry["minute"] <= until_minute]
-    inside.sort(key=lambda entry: entry["minute"], reverse=True)
-    return [
-        Evidence.model_validate({k: v for k, v in e.items() if k != "minute"}) for e in inside[:MAX_EVIDENCE]
-    ]
+    by_story: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for arrival, entry in reversed(list(enumerate(inside))):  # oldest first: a story's first copy leads
+        by_story.setdefault(entry.get("story") or "article " + entry["article_id"], []).append(
+            (arrival, entry)
+        )
+    # Newest event minute first; among equals, the newest arrival (the smallest position) first.
+    groups = sorted(
+        by_story.values(), key=lambda copies: (-max(e["minute"] for _, e in copies), copies[-1][0])
+    )
+    return [_cited([entry for _, entry in copies]) for copies in groups[:MAX_EVIDENCE]]
+
+
+def _cited(copies: list[dict[str, Any]]) -> Evidence:
+    first = {k: v for k, v in copies[0].items() if k != "minute"}
+    if first.get("story") is None:
+        return Evidence.model_validate(first)
+    sources = sorted({e["source"] for e in copies})
+    return Evidence.model_validate({**first, "copies": len(copies), "copy_sources": sources})
 
 
 def spike_watched(detectors: Sequence[SpikeDetector], mentions: Iterable[str]) -> list[str]:

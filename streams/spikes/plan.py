@@ -62,6 +62,17 @@ class History:
     sources: dict[str, dict[int, set[str]]]
     states: dict[Candidate, dict[str, str]]
     started: dict[str, int] = field(default_factory=dict)  # detector id -> first evaluated (seconds)
+    # The same for story-measured detectors: stories per minute, sources of the stories' first copies.
+    story_counts: dict[str, dict[int, int]] = field(default_factory=dict)
+    story_sources: dict[str, dict[int, set[str]]] = field(default_factory=dict)
+
+    def counts_for(self, detector: SpikeDetector, entity: str) -> dict[int, int]:
+        counts = self.story_counts if detector.measures == "stories" else self.counts
+        return counts.get(entity, {})
+
+    def sources_for(self, detector: SpikeDetector, entity: str) -> dict[int, set[str]]:
+        sources = self.story_sources if detector.measures == "stories" else self.sources
+        return sources.get(entity, {})
 
     @classmethod
     def parse(
@@ -69,20 +80,37 @@ class History:
     ) -> History:
         """From the spike section's reply (JSON; Lua's empty tables arrive as {}, nil values as false)."""
         entities: list[str] = snapshot["entities"]
-        counts: dict[str, dict[int, int]] = {entity: {} for entity in entities}
-        for offset, values in enumerate(snapshot["counts"]):
-            for entity, value in zip(entities, values, strict=True):
-                if value is not False:
-                    counts[entity][to_seconds(snapshot["first"] + offset)] = int(value)
-        sources: dict[str, dict[int, set[str]]] = {entity: {} for entity in entities}
-        for offset, found in enumerate(snapshot["sources"]):
-            for pair in found or ():
-                entity, _, source = pair.partition("\t")
-                sources[entity].setdefault(snapshot["source_from"] + offset, set()).add(source)
         read = {(spike_id, entity): flat or [] for spike_id, entity, flat in snapshot["states"]}
         states = {c: _pairs(read[c.detector.id, c.entity]) for c in todo}
         started = {d.id: int(v) for d, v in zip(detectors, snapshot["started"], strict=True) if v}
-        return cls(counts, sources, states, started)
+        return cls(
+            _counts(entities, snapshot["first"], snapshot["counts"]),
+            _sources(entities, snapshot["source_from"], snapshot["sources"]),
+            states,
+            started,
+            _counts(entities, snapshot["first"], snapshot.get("story_counts") or []),
+            _sources(entities, snapshot["source_from"], snapshot.get("story_sources") or []),
+        )
+
+
+def _counts(entities: Sequence[str], first: int, rows: Sequence[Sequence[Any]]) -> dict[str, dict[int, int]]:
+    """Per-minute HMGET rows (one value per entity, false when absent) as entity -> minute start -> n."""
+    counts: dict[str, dict[int, int]] = {entity: {} for entity in entities}
+    for offset, values in enumerate(rows):
+        for entity, value in zip(entities, values, strict=True):
+            if value is not False:
+                counts[entity][to_seconds(first + offset)] = int(value)
+    return counts
+
+
+def _sources(entities: Sequence[str], first: int, rows: Sequence[Any]) -> dict[str, dict[int, set[str]]]:
+    """Per-minute "entity\tsource" lists as entity -> minute -> sources."""
+    sources: dict[str, dict[int, set[str]]] = {entity: {} for entity in entities}
+    for offset, found in enumerate(rows):
+        for pair in found or ():
+            entity, _, source = pair.partition("\t")
+            sources[entity].setdefault(first + offset, set()).add(source)
+    return sources
 
 
 def section_spec(detectors: Sequence[SpikeDetector], articles: Sequence[Counted], evidence_ttl: int) -> bytes:
@@ -102,6 +130,7 @@ def _detector_spec(detector: SpikeDetector) -> dict[str, Any]:
     entities = "*" if detector.entities is None else sorted(detector.entities)
     return {
         "id": detector.id, "entities": entities, "span": detector.span_minutes, "window": detector.window_minutes,
+        "stories": detector.measures == "stories",
     }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from streams.model.spec import (
     load_list_section,
     parse_duration,
 )
-from streams.spikes.detector import SpikeDetector
+from streams.spikes.detector import Measure, SpikeDetector
 
 MAX_BASELINE_SECONDS = 7 * 86400
 
@@ -55,6 +55,8 @@ class SpikeSpec(BaseModel):
     severity: Severity = "warning"
     description: str = ""
     webhooks: list[str] | None = None  # None = every receiver; [] = none
+    # Count mentions (the default, as before stories) or distinct stories: copies count once.
+    measure: Measure = "mentions"
 
     @field_validator("window")
     @classmethod
@@ -123,6 +125,7 @@ def compile_spike(spec: SpikeSpec, entities: Collection[str], receivers: Collect
         severity=spec.severity,
         description=spec.description,
         receivers=tuple(sorted(receivers)) if spec.webhooks is None else tuple(spec.webhooks),
+        measures=spec.measure,
     )
 
 

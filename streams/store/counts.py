@@ -57,6 +57,9 @@ class StoryRequest:
     spec: bytes
     items: bytes
     blob: bytes
+    # Per-story rule hits (JSON [[article index from 1, rule id, its alert JSON], ...]), see
+    # store/lua/story_counts.lua rule_stories.
+    rule_hits: bytes = b"[]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ class Recorded:
     previous_clock_minute: int = -1
     spikes: bytes | None = None  # the spike section's JSON reply, when the call carried one
     stories: list[str] = field(default_factory=list)  # each article's story, when the call carried them
+    # For each per-story rule hit of the call: {"\tfirst": first copy's alert JSON, source: copies}.
+    rule_stories: list[dict[str, bytes]] = field(default_factory=list)
 
 
 def record_args(
@@ -101,7 +106,7 @@ def record_args(
     if spikes is not None or stories is not None:
         args.append(b"" if spikes is None else spikes)
     if stories is not None:
-        args += [stories.spec, stories.items, stories.blob]
+        args += [stories.spec, stories.items, stories.blob, stories.rule_hits]
     return args
 
 
@@ -149,7 +154,7 @@ class RollingCounts:
             self.prefix, self.seen_ttl, self.bucket_ttl, self.windows, clock, batch, caught_up, spikes,
             stories,
         )  # fmt: skip
-        before, clock, fresh, changed, spike_reply, stories_reply = await self._script(args=args)
+        before, clock, fresh, changed, spike_reply, stories_reply, rule_reply = await self._script(args=args)
         return Recorded(
             clock_minute=int(clock),
             previous_clock_minute=int(before),
@@ -157,6 +162,7 @@ class RollingCounts:
             changed=frozenset(e.decode() if isinstance(e, bytes) else e for e in changed),
             spikes=spike_reply,
             stories=[s.decode() for s in stories_reply] if stories_reply else [],
+            rule_stories=[_hash(flat) for flat in rule_reply] if rule_reply else [],
         )
 
     async def tick(
@@ -164,3 +170,8 @@ class RollingCounts:
     ) -> Recorded:
         """Report caught-up partitions and advance the clock past idle ones when no articles arrive."""
         return await self.record([], now, caught_up, spikes)
+
+
+def _hash(flat: Sequence[bytes]) -> dict[str, bytes]:
+    """A Lua HGETALL reply (field, value, ...) as a dict with text fields."""
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}

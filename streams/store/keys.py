@@ -15,8 +15,10 @@ keys it was not given: newsmon needs a single Redis (or a replica set), not a cl
   <p>wd:<W>                    hash entity -> distinct sources in window W
   <p>mst:<minute>              hash entity -> stories first mentioning it in that minute (expires)
   <p>dmst:<minute>             the same for day-precision articles, at their midnight's minute
+  <p>mss:<minute>              hash "entity\\tsource" -> those stories by their first copy's source
   <p>wst:<W>                   hash entity -> distinct stories in window W
   <p>sen:<story id>            set of the entities a story was counted for (expires with the story)
+  <p>rs:<rule>:<story id>      hash: a per-story rule alert's first copy ("\\tfirst") and copies per source
   <p>sb:<bucket>               hash: story band key -> story handle, one per time bucket (docs/stories.md)
   <p>ss:<handle>               list: a story's id, last bucket, kept members' signatures (expires)
   <p>story:next                the last story handle given out

@@ -27,6 +27,7 @@ def read_snapshot(
             pipe.hgetall(keys.window_stories(window))
         pipe.smembers(keys.spike_firing)
         pipe.eval(scripts.BUCKETS, 0, prefix, span_minutes)
+        pipe.eval(scripts.BUCKETS, 0, prefix, span_minutes, "mst")
         replies = pipe.execute()
     return parse_snapshot(windows, replies)
 
@@ -34,7 +35,7 @@ def read_snapshot(
 def parse_snapshot(windows: Sequence[int], replies: Sequence[Any]) -> Snapshot:
     """Turn the pipeline's replies (see read_snapshot for their order) into a Snapshot."""
     n = len(windows)
-    buckets = replies[3 * n + 1]
+    buckets, story_buckets = replies[3 * n + 1], replies[3 * n + 2]
     clock = int(buckets[0])
     first = clock - len(buckets) + 2
     return Snapshot(
@@ -43,6 +44,7 @@ def parse_snapshot(windows: Sequence[int], replies: Sequence[Any]) -> Snapshot:
         sources={w: _ints(reply) for w, reply in zip(windows, replies[n : 2 * n], strict=True)},
         stories={w: _ints(reply) for w, reply in zip(windows, replies[2 * n : 3 * n], strict=True)},
         minutes={first + i: _pairs(flat) for i, flat in enumerate(buckets[1:])},
+        story_minutes={first + i: _pairs(flat) for i, flat in enumerate(story_buckets[1:])},
         firing=frozenset(_firing_pair(_text(m)) for m in replies[3 * n]),
     )
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 from streams.matching.normalize import internal_form
 from streams.model.alert import Alert
 from streams.model.article import Article
@@ -15,6 +17,7 @@ from streams.model.decode import decode_article, event_time
 from streams.model.minutes import minute_of
 from streams.model.precision import counts_by_day
 from streams.model.tagged import tagged_record
+from streams.rules.per_story import story_alert
 from streams.rules.rule import ArticleFacts, RuleSet
 from streams.spikes.evidence import names_by_entity, spike_watched
 from streams.store.counts import StoryRequest, Tally
@@ -43,7 +46,9 @@ class TaggedArticle:
     tagged: dict[str, Any]  # its news.tagged value
     timestamp: float  # its Kafka timestamp (latency is measured from it)
     sketch: Sketch  # its story sketch (docs/stories.md); Redis assigns the story
-    rule_alerts: tuple[Alert, ...] = ()
+    rule_alerts: tuple[Alert, ...] = ()  # of rules with `per: article`
+    # Of rules with `per: story`: this article's own alerts, which become its story's (Batch.story_alerts).
+    story_rule_alerts: tuple[Alert, ...] = ()
     # The names matched for each spike-watched entity it mentions (spike evidence).
     watched_names: Mapping[str, list[str]] = field(default_factory=dict)
 
@@ -55,20 +60,34 @@ class Batch:
     articles: list[TaggedArticle] = field(default_factory=list)
     dead: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
     spike_alerts: list[Alert] = field(default_factory=list)  # already published by the spike step
+    # Rule alerts per story, once the stories are known (assign_stories); `first` marks the ones
+    # raised by this batch for the first time (the story's first copy matching the rule).
+    story_alerts: list[tuple[Alert, bool]] = field(default_factory=list)
 
     @property
     def tallies(self) -> list[Tally]:
         return [tagged.tally for tagged in self.articles]
 
     def story_request(self, horizon_seconds: int, now: float) -> StoryRequest:
-        """The story section's part of the counting call (store/lua/stories.lua)."""
+        """The story section's part of the counting call (store/lua/stories.lua), with the per-story
+        rule hits (store/lua/story_counts.lua)."""
         items, blob = story_items([StoryItem(a.article.id, a.sketch) for a in self.articles])
-        return StoryRequest(story_spec(DEFAULT_PARAMS, horizon_seconds, now), items, blob)
+        hits = [
+            (index, alert.rule_id, alert.model_dump_json())
+            for index, tagged in enumerate(self.articles, 1)
+            for alert in tagged.story_rule_alerts
+        ]
+        spec = story_spec(DEFAULT_PARAMS, horizon_seconds, now)
+        return StoryRequest(spec, items, blob, orjson.dumps(hits))
 
-    def assign_stories(self, stories: list[str]) -> None:
-        """Put each article's story (from Redis, in order) into its news.tagged value."""
+    def assign_stories(self, stories: list[str], rule_stories: Sequence[Mapping[str, bytes]] = ()) -> None:
+        """Put each article's story (from Redis, in order) into its news.tagged value, and make the
+        rule alerts per story from the hashes Redis returned for the per-story hits, in order."""
         for tagged, story in zip(self.articles, stories, strict=True):
             tagged.tagged["story"] = story
+        hits = [(a, alert) for a in self.articles for alert in a.story_rule_alerts]
+        for (tagged, own), state in zip(hits, rule_stories or [{}] * len(hits), strict=True):
+            self.story_alerts.append(alert_of_story(tagged, own, state))
 
 
 def tag_batch(
@@ -110,17 +129,18 @@ def tag_article(
     if not rules.needs_positions:
         # Rule and spike evidence name the matched names: one more scan, only when there is evidence.
         matches = compiled.matcher.find(article.title, article.body) if hits or watched else []
-    alerts = tuple(
-        rule.alert(article, sorted({m.name for m in matches if m.entity in rule.entities}), at)
+    alerts = [
+        (rule.per, rule.alert(article, sorted({m.name for m in matches if m.entity in rule.entities}), at))
         for rule in hits
-    )
+    ]
     return TaggedArticle(
         article=article,
         tally=Tally(article.id, minute_of(at), article.source, mentions, message.partition, by_day),
         tagged=tagged_record(article, at, mentions, [r.id for r in hits], by_day=by_day),
         timestamp=message.timestamp,
         sketch=sketch_joined(joined),
-        rule_alerts=alerts,
+        rule_alerts=tuple(alert for per, alert in alerts if per == "article"),
+        story_rule_alerts=tuple(alert for per, alert in alerts if per == "story"),
         watched_names=names_by_entity(matches, watched) if watched else {},
     )
 
@@ -129,3 +149,17 @@ def article_facts(article: Article, rules: RuleSet) -> ArticleFacts:
     """What the rule filters read; the title's token count only when a rule has ``in: title``."""
     title_tokens = len(internal_form(article.title).split()) if rules.scopes_title else 0
     return ArticleFacts(article.lang, article.source, title_tokens)
+
+
+def alert_of_story(tagged: TaggedArticle, own: Alert, state: Mapping[str, bytes]) -> tuple[Alert, bool]:
+    """The story's alert for a per-story rule hit, and whether this hit raised it: `state` holds the
+    alert of the story's first copy matching the rule ("\tfirst") and copies per source; without it
+    (expired, or no story section) the article's own alert stands for its story."""
+    story = tagged.tagged["story"]
+    first_json = state.get(FIRST)
+    first = own if first_json is None else Alert.from_json(first_json)
+    copies = {source: int(n) for source, n in state.items() if source != FIRST}
+    return story_alert(first, story, copies or {tagged.tally.source or "-": 1}), first.id == own.id
+
+
+FIRST = "\tfirst"  # the field of p rs:<rule>:<story> holding the first copy's alert

@@ -87,9 +87,9 @@ class SpikeStep:
             state = replace(state, first_seen=history.started[detector.id])
         start, decisions = state, []
         for minute in minutes:
-            sources = sources_at(history.sources.get(entity, {}), minute, detector.window_minutes)
+            sources = sources_at(history.sources_for(detector, entity), minute, detector.window_minutes)
             decision = detector.step(
-                state, detector.measure(history.counts.get(entity, {}), sources, to_seconds(minute))
+                state, detector.measure(history.counts_for(detector, entity), sources, to_seconds(minute))
             )
             state = decision.state
             if decision.action is not None:

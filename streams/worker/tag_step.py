@@ -66,7 +66,7 @@ class TagStep:
         spikes = self.spike_request(compiled, batch)
         async with self._clock_lock:
             recorded = await self.retrying(lambda: self.record(batch, spikes))
-            batch.assign_stories(recorded.stories)
+            batch.assign_stories(recorded.stories, recorded.rule_stories)
             batch.spike_alerts = await self.spike_alerts(compiled, recorded)
             await self.digest(compiled, recorded, batch)
         # The agent acknowledges the batch (and Faust later commits it) only after both.
@@ -147,7 +147,10 @@ class TagStep:
         tagged: list[Record] = [
             (a.article.id.encode(), orjson.dumps(a.tagged), a.tally.partition) for a in batch.articles
         ]
-        alerts = alert_records([alert for a in batch.articles for alert in a.rule_alerts])
+        # A story's rule alert goes out again with each copy (its evidence grows; same id, so the
+        # deliver agent sends its webhooks once).
+        rule_alerts = [alert for a in batch.articles for alert in a.rule_alerts]
+        alerts = alert_records(rule_alerts + [alert for alert, _ in batch.story_alerts])
         send = self.outbox
         pending = [send.send_batch("tagged", tagged), send.send_batch("alerts", alerts)]
         pending += [send.send("deadletter", key, orjson.dumps(value)) for key, value in batch.dead]
@@ -161,10 +164,16 @@ class TagStep:
             metrics.latency.observe(max(0.0, now - tagged.timestamp))
         mentions: collections.Counter[str] = collections.Counter()
         raised = 0
+        fresh_ids = set()
         for tagged, fresh in zip(batch.articles, recorded.fresh, strict=True):
             if fresh:
                 mentions.update(tagged.tally.mentions)
                 raised += len(tagged.rule_alerts)
+                fresh_ids.add(tagged.article.id)
+        # A story's alert is raised once: by its first copy matching the rule.
+        raised += sum(
+            1 for alert, first in batch.story_alerts if first and alert.evidence[0].article_id in fresh_ids
+        )
         fresh_count = sum(recorded.fresh)
         metrics.articles.labels("tagged").inc(fresh_count)
         metrics.articles.labels("duplicate").inc(len(recorded.fresh) - fresh_count)

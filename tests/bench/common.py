@@ -354,8 +354,29 @@ def patch_count_redis() -> None:
     threading.Thread(target=dump, daemon=True).start()
 
 
+def patch_no_stories() -> None:
+    """The worker without its story step, for before/after in one run (docs/stories.md): no sketch
+    and no story section in the counting call; every article is a story of its own."""
+    from streams.stories.sketch import Sketch
+    from streams.worker import batch, tag_step
+
+    batch.sketch_joined = lambda joined, params=None: Sketch(None, b"", 0)  # type: ignore[assignment]
+
+    async def record(self: Any, tagged: Any, spikes: bytes | None) -> Any:
+        return await self.counter.record(tagged.tallies, time.time(), spikes=spikes)
+
+    assign = batch.Batch.assign_stories
+
+    def own_stories(self: Any, stories: Any, rule_stories: Any = ()) -> None:
+        assign(self, [a.article.id for a in self.articles], rule_stories)
+
+    tag_step.TagStep.record = record  # type: ignore[method-assign]
+    batch.Batch.assign_stories = own_stories  # type: ignore[method-assign]
+
+
 PATCHES: dict[str, Callable[[], None]] = {
     "count_redis": patch_count_redis,
+    "no_stories": patch_no_stories,
 }
 
 

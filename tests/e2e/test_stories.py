@@ -26,6 +26,11 @@ pytestmark = pytest.mark.e2e
 INPUT = ROOT / "tests" / "fixtures" / "stories" / "e2e-input.jsonl"
 ARTICLE_FIELDS = ("id", "url", "title", "body", "lang", "source", "published_at")
 Partition = set[frozenset[str]]
+# Twin detectors on Carter: 115 mentions from 21+ sites, but the seed's 21 copies are one story of the
+# 4 naming him; min_count 5 stories is out of reach, 5 mentions is not.
+TWIN = {"entities": ["carter"], "window": "10m", "baseline": "1h", "min_count": 5, "ratio": 2,
+        "min_sources": 3, "warmup": "0s", "webhooks": []}  # fmt: skip
+SPIKES = [SPIKE, {"id": "carter_mentions", **TWIN}, {"id": "carter_stories", "measure": "stories", **TWIN}]
 
 
 def labelled() -> list[dict[str, str]]:
@@ -71,6 +76,17 @@ def story_of_each(pipeline: Pipeline, articles: int) -> dict[str, str]:
     return {article_id: found.pop() for article_id, found in stories.items()}
 
 
+def all_alerts(pipeline: Pipeline) -> list[dict[str, Any]]:
+    messages = read_all(pipeline.settings.kafka_bootstrap, pipeline.settings.topic_alerts)
+    return [json.loads(m.value) for m in messages]
+
+
+def spike_alerts(pipeline: Pipeline) -> set[tuple[str, str]]:
+    """(detector, entity) of the firing spike alerts on news.alerts so far."""
+    alerts = all_alerts(pipeline)
+    return {(a["rule_id"], a["entity"]) for a in alerts if a["kind"] == "spike" and a["status"] == "firing"}
+
+
 def hash_of(pipeline: Pipeline, key: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in pipeline.redis.hgetall(key).items()}
 
@@ -84,7 +100,7 @@ def deploy(
     def make() -> Pipeline:
         workdir = tmp_path / f"p{len(made)}"
         workdir.mkdir()
-        watchlist = base_watchlist({"rules": [RULE], "spikes": [SPIKE]}, receiver.url)
+        watchlist = base_watchlist({"rules": [RULE], "spikes": SPIKES}, receiver.url)
         pipeline = Pipeline(stack_settings, workdir, stack_dir, watchlist)
         # A killed worker's partitions move to the restarted one sooner (Faust's default is 15 s here).
         pipeline.env["NEWSMON_WORKER_SESSION_TIMEOUT_SECONDS"] = "6"
@@ -122,7 +138,9 @@ def check_run(pipeline: Pipeline, rows: list[dict[str, str]]) -> Partition:
     return got
 
 
-def test_one_worker_31_stories_windows_count_the_seed_once(deploy: Callable[[], Pipeline]) -> None:
+def test_one_worker_31_stories_windows_count_the_seed_once(
+    deploy: Callable[[], Pipeline], receiver: Receiver
+) -> None:
     rows = labelled()
     pipeline = deploy()
     pipeline.start_worker()
@@ -137,6 +155,19 @@ def test_one_worker_31_stories_windows_count_the_seed_once(deploy: Callable[[], 
     stories = hash_of(pipeline, RedisKeys(pipeline.settings.redis_prefix).window_stories(60))
     mentions = pipeline.window(60)
     assert [(mentions[e], stories[e]) for e in ("carter", "nato")] == [(115, 4), (22, 2)]
+    # The story-measured twin does not fire on the copies; the mentions-measured one does.
+    pipeline.wait(lambda: bool(spike_alerts(pipeline)), 30, "the carter_mentions spike")
+    assert spike_alerts(pipeline) == {("carter_mentions", "carter")}
+    # The rule (per story by default): the 21 articles naming Carter and Raqqa are the seed's story, so
+    # one alert id on news.alerts (once per copy, its evidence growing) and one webhook.
+    pipeline.wait(lambda: bool(receiver.by_kind("rule")), 30, "the rule alert delivered")
+    rule_alerts = [a for a in all_alerts(pipeline) if a["kind"] == "rule"]
+    assert (len(rule_alerts), len({a["id"] for a in rule_alerts})) == (21, 1)
+    copies = sorted(a["evidence"][0]["copies"] for a in rule_alerts)
+    seed_story = story_of_each(pipeline, len(rows))[rows[0]["id"]]  # its first copy to arrive
+    first = {(e["article_id"], e["story"]) for a in rule_alerts for e in a["evidence"]}
+    assert (copies, first) == (list(range(1, 22)), {(seed_story, seed_story)})
+    assert list(receiver.deliveries.values()).count(1) == len(receiver.deliveries)  # each webhook once
 
 
 def test_two_workers_and_a_worker_killed_mid_stream_give_the_same_partition(

@@ -4,9 +4,10 @@
 -- [6] idle seconds, [7] partitions, [8] n caught-up partitions, [9..8+n] those partitions,
 -- [9+n] the batch (JSON: [[id, minute, source, partition, {entity: count}[, 1 = by day]], ...]),
 -- [10+n] optional spike section spec (JSON, see spike_section.lua; "" for none),
--- [11+n..13+n] optional story section spec, items and blob (see stories.lua).
+-- [11+n..14+n] optional story section spec, items, blob (see stories.lua) and per-story rule hits
+-- (see story_counts.lua).
 -- Returns {clock before, clock after, fresh flags, changed entities, spike section reply or false,
--- story ids or false}.
+-- story ids or false, the rule hits' story hashes or false}.
 local p = ARGV[1]
 local seen_ttl = tonumber(ARGV[2])
 local bucket_ttl = tonumber(ARGV[3])
@@ -112,7 +113,7 @@ end
 
 -- Stories are assigned after the seen markers are set (a redelivery reads its story back), then
 -- counted per entity before the clock moves, like the mentions.
-local stories = false
+local stories, rule_reply = false, false
 if ARGV[11 + caught_up] then
   local spec, items = cjson.decode(ARGV[11 + caught_up]), cjson.decode(ARGV[12 + caught_up])
   stories = story_section(p, spec, items, ARGV[13 + caught_up], fresh)
@@ -125,7 +126,9 @@ if ARGV[11 + caught_up] then
       end
     end
   end
-  count_stories(p, batch, fresh, stories, items, spec.horizon + math.max(1, math.ceil(spec.horizon / 3)), bucket_ttl, add_to_windows)
+  local story_ttl = spec.horizon + math.max(1, math.ceil(spec.horizon / 3))
+  count_stories(p, batch, fresh, stories, items, story_ttl, bucket_ttl, add_to_windows)
+  rule_reply = rule_stories(p, cjson.decode(ARGV[14 + caught_up]), fresh, stories, batch, story_ttl)
 end
 
 -- Partitions whose owner reports it has read everything there is (position = high watermark).
@@ -166,5 +169,5 @@ if mark >= 0 then advance(mark) end
 local changed = {}
 for entity, _ in pairs(touched) do changed[#changed + 1] = entity end
 local spikes = false
-if ARGV[10 + caught_up] and ARGV[10 + caught_up] ~= '' then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up])) end
-return {before, clock, fresh, changed, spikes, stories}
+if ARGV[10 + caught_up] and ARGV[10 + caught_up] ~= '' then spikes = spike_section(p, before, clock, touched, fresh, cjson.decode(ARGV[10 + caught_up]), stories) end
+return {before, clock, fresh, changed, spikes, stories, rule_reply}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
@@ -68,6 +69,7 @@ def test_parse_snapshot_reads_the_pipeline_replies_in_order() -> None:
         {}, {b"raqqa": b"3"}, {}, {},  # wst:*
         {b"burst\traqqa"},
         [CLOCK, [b"raqqa", b"6"], [], [b"raqqa", b"4", b"mosul", b"1"]],  # the last 3 minutes
+        [CLOCK, [b"raqqa", b"2"], [], [b"raqqa", b"1", b"mosul", b"1"]],  # their story buckets
     ]  # fmt: skip
     parsed = parse_snapshot((1, 5, 60, 1440), replies)
     assert parsed == Snapshot(
@@ -76,12 +78,13 @@ def test_parse_snapshot_reads_the_pipeline_replies_in_order() -> None:
         sources={1: {"raqqa": 2}, 5: {}, 60: {}, 1440: {}},
         stories={1: {}, 5: {"raqqa": 3}, 60: {}, 1440: {}},
         minutes={CLOCK - 2: {"raqqa": 6}, CLOCK - 1: {}, CLOCK: {"raqqa": 4, "mosul": 1}},
+        story_minutes={CLOCK - 2: {"raqqa": 2}, CLOCK - 1: {}, CLOCK: {"raqqa": 1, "mosul": 1}},
         firing=frozenset({("burst", "raqqa")}),
     )
 
 
 def test_parse_snapshot_before_anything_was_counted() -> None:
-    parsed = parse_snapshot((1,), [{}, {}, {}, set(), [-1]])
+    parsed = parse_snapshot((1,), [{}, {}, {}, set(), [-1], [-1]])
     assert (parsed.clock_minute, parsed.minutes, parsed.firing) == (-1, {}, frozenset())
 
 
@@ -107,6 +110,17 @@ def test_count_families_exact_values() -> None:
     assert ("newsmon_spike_ratio", (("entity", "isis"), ("spike", "burst"))) not in got  # not watched by it
     assert got[("newsmon_spike_threshold_ratio", (("spike", "burst"),))] == 3.0
     assert len(got) == 3 * 4 * 3 + 2 + 1 + 2 + 2 + 1
+
+
+def test_a_story_measured_detector_ratio_comes_from_the_story_buckets() -> None:
+    entities = ("isis", "mosul", "raqqa")
+    stories_view = WatchView(entities, load_spikes([{**SPIKE, "measure": "stories"}], entities, []))
+    # raqqa: 3 stories in the last 5 minutes (10 mentions), 1 in the baseline: 3 / ((1 + 1) / 2) = 3.
+    story_minutes = {CLOCK - 6: {"raqqa": 1}, CLOCK - 1: {"raqqa": 2}, CLOCK: {"raqqa": 1}}
+    with_stories = replace(snapshot(), story_minutes=story_minutes)
+    got = samples(count_families(with_stories, stories_view, top_n=2))
+    assert got[("newsmon_spike_ratio", (("entity", "raqqa"), ("spike", "burst")))] == 3.0
+    assert got[("newsmon_spike_ratio", (("entity", "mosul"), ("spike", "burst")))] == 0.0
 
 
 def test_no_clock_no_clock_sample_and_no_ratios() -> None:

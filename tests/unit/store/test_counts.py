@@ -41,5 +41,5 @@ def test_record_args_carry_the_story_section_after_the_spike_spec_or_its_empty_p
     head = ["p:", 10, 20, "1", 5.0, 10.0, 2, 0, b'[["x",7,"s",0,{}]]']
     without_spikes = record_args("p:", 10, 20, (1,), (5.0, 10.0, 2), tallies, stories=story)
     with_spikes = record_args("p:", 10, 20, (1,), (5.0, 10.0, 2), tallies, spikes=b"{}", stories=story)
-    assert without_spikes == [*head, b"", b'{"now":1}', b'[["x",0]]', b""]
-    assert with_spikes == [*head, b"{}", b'{"now":1}', b'[["x",0]]', b""]
+    assert without_spikes == [*head, b"", b'{"now":1}', b'[["x",0]]', b"", b"[]"]
+    assert with_spikes == [*head, b"{}", b'{"now":1}', b'[["x",0]]', b"", b"[]"]

@@ -10,6 +10,7 @@ import orjson
 import pytest
 import yaml
 
+from streams.model.alert import rule_alert_id
 from streams.stories.sketch import sketch
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.worker.batch import tag_batch
@@ -65,7 +66,7 @@ def test_a_batch_is_split_into_dead_letters_tallies_and_alerts(compiled: Compile
     assert [
         (i, a.rule_id, a.evidence[0].article_id, a.evidence[0].matched_names)
         for i, tagged in enumerate(batch.articles)
-        for a in tagged.rule_alerts
+        for a in tagged.story_rule_alerts  # rules are per story by default
     ] == [(0, "isis_near_mosul", "near", ["الموصل", "داعش"])]
     tagged = {a.article.id: a.tagged for a in batch.articles}
     assert tagged["near"] == {
@@ -129,3 +130,25 @@ def test_the_story_request_lists_every_article_and_stories_land_in_news_tagged(
     }  # fmt: skip
     batch.assign_stories(["s1", "short"])
     assert [a.tagged["story"] for a in batch.articles] == ["s1", "short"]
+
+
+def test_per_story_rule_hits_ride_on_the_story_request_and_become_the_story_alert(
+    compiled: CompiledWatchlist,
+) -> None:
+    title = "بالموصل: هجوم لداعش"
+    messages = [Msg(article(id="copy", title=title, source="site02"))]
+    batch = tag_batch(compiled, messages, max_bytes=1 << 20, now=NOW)
+    [own] = batch.articles[0].story_rule_alerts
+    assert orjson.loads(batch.story_request(3600, now=0).rule_hits) == [
+        [1, "isis_near_mosul", own.model_dump_json()]
+    ]
+    # Redis says: the story "first" already had this rule's alert (from article "first" on "wire").
+    first = own.model_copy(
+        update={"id": "first-alert", "evidence": [own.evidence[0].model_copy(update={"article_id": "first"})]}
+    )
+    batch.assign_stories(["first"], [{"\tfirst": first.to_json(), "wire": b"1", "site02": b"1"}])
+    [(alert, raised_here)] = batch.story_alerts
+    assert (alert.id, raised_here) == (rule_alert_id("isis_near_mosul", "first"), False)
+    assert [(e.article_id, e.story, e.copies, e.copy_sources) for e in alert.evidence] == [
+        ("first", "first", 2, ["site02", "wire"])
+    ]

@@ -43,7 +43,7 @@ def fired(tmp_path: Path, rule: dict[str, Any], **article: Any) -> bool:
     compiled = compile_watchlist(write(tmp_path, rule), env={})
     value = orjson.dumps({"id": "a1", "title": "", "body": "", "source": "alayam", "lang": "ar", **article})
     (tagged,) = tag_batch(compiled, [Msg(value)], max_bytes=100_000, now=NOW).articles
-    return [alert.rule_id for alert in tagged.rule_alerts] == ["r"]
+    return [alert.rule_id for alert in (*tagged.rule_alerts, *tagged.story_rule_alerts)] == ["r"]
 
 
 def test_in_title(tmp_path: Path) -> None:
