@@ -6,8 +6,8 @@ sample's counts stay exact, the consumer group never rebalances (the worker join
 articles kept being counted while the reload ran, and the worker's loop-lag probe
 (newsmon_watchlist_reload_loop_stall_seconds) reports the longest stall during the reload.
 
-The million-name variant is `long` (its start and reload take most of a minute on 2 shared cores);
-the default run uses 200,000 names.
+The million-name run takes ~80 s on this 2-core machine at load 15 (generation 10 s, worker start
+17 s, reload 30 s), within the ~90 s budget, so it is the default; the 200,000-name one is `long`.
 """
 
 from __future__ import annotations
@@ -114,10 +114,10 @@ def run_edit_under_replay(deploy: Deploy, tmp_path: Path, entities: int, names: 
     return figures
 
 
-def test_200k_name_watchlist_edited_mid_stream(deploy: Deploy, tmp_path: Path) -> None:
-    run_edit_under_replay(deploy, tmp_path, 40_000, 200_000)
+def test_million_name_watchlist_edited_mid_stream(deploy: Deploy, tmp_path: Path) -> None:
+    run_edit_under_replay(deploy, tmp_path, 200_000, 1_000_000)
 
 
 @pytest.mark.long
-def test_million_name_watchlist_edited_mid_stream(deploy: Deploy, tmp_path: Path) -> None:
-    run_edit_under_replay(deploy, tmp_path, 200_000, 1_000_000)
+def test_200k_name_watchlist_edited_mid_stream(deploy: Deploy, tmp_path: Path) -> None:
+    run_edit_under_replay(deploy, tmp_path, 40_000, 200_000)
