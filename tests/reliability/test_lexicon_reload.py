@@ -44,6 +44,7 @@ EDIT_AT = 1000  # articles counted before the entity file is edited
 # (load 4-8) the OS alone deschedules the loop for 100+ ms, so the test asserts what holds here:
 # far below the consumer's session timeout, the bound that decides a rebalance.
 STALL_CEILING_SECONDS = 2.0
+WORKER_RSS_CEILING_MB = 2048  # issue 15: the worker's RSS <= 2 GB with the million names
 JOINED = "Joined group"  # aiokafka's INFO line at each group join (one per generation)
 
 
@@ -52,6 +53,12 @@ def lexicon_files(first: Path, edited: Path, entities: int, names: int) -> None:
     lexicon = make_lexicon(entities, names)
     write_jsonl(lexicon, first)
     write_jsonl(lexicon[:-1], edited)
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident set now (VmRSS) and at its peak (VmHWM), in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
 
 
 def sample_entity_ids() -> set[str]:
@@ -93,6 +100,7 @@ def run_edit_under_replay(deploy: Deploy, tmp_path: Path, entities: int, names: 
     ok = {"outcome": "ok"}
     pipeline.wait(lambda: pipeline.metric("newsmon_watchlist_reloads_total", ok) >= 1, 120, "the reload")
     at_reloaded = seen_count(pipeline)
+    memory = memory_mb(pipeline.workers["w1"][0].pid)  # the old and new watchlists both lived
     finish_replay(pipeline, producer)
     assert_sample_counts_exact(pipeline, replay)
 
@@ -104,10 +112,12 @@ def run_edit_under_replay(deploy: Deploy, tmp_path: Path, entities: int, names: 
     assert at_reloaded > at_edit, "consumption must go on while the reload is built"
     stall = pipeline.metric("newsmon_watchlist_reload_loop_stall_seconds")
     assert 0 < stall <= STALL_CEILING_SECONDS
+    assert memory["VmHWM"] <= WORKER_RSS_CEILING_MB
     figures = {
         "names": names, "generate_s": round(generated, 1), "worker_start_s": round(started, 1),
         "reload_s": round(pipeline.metric("newsmon_watchlist_reload_seconds_sum"), 2),
         "longest_stall_ms": round(stall * 1000, 1), "counted_during_reload": at_reloaded - at_edit,
+        "worker_rss_mb": round(memory["VmRSS"]), "worker_peak_rss_mb": round(memory["VmHWM"]),
         "seconds": round(time.monotonic() - began, 1),
     }  # fmt: skip
     print(f"\nlexicon reload under replay: {figures}")
