@@ -105,7 +105,9 @@ static Py_ssize_t find_slot(const Scanner *s, const uint8_t *token, Py_ssize_t l
     }
 }
 
-static int add_pattern(Scanner *s, const uint8_t *key, Py_ssize_t length, uint32_t offset, uint32_t id)
+/* Runs without the GIL: on a repeated key it stores the earlier pattern's id in *repeat, returns -1. */
+static int add_pattern(Scanner *s, const uint8_t *key, Py_ssize_t length, uint32_t offset, uint32_t id,
+                       uint32_t *repeat)
 {
     uint32_t tag = tag_bytes(key, length), bit = tag & s->filter_mask;
     s->filter[bit >> 6] |= 1ULL << (bit & 63);
@@ -117,7 +119,7 @@ static int add_pattern(Scanner *s, const uint8_t *key, Py_ssize_t length, uint32
         }
         if (slot->tag == tag && slot->length == (uint32_t)length &&
             memcmp(s->keys + slot->offset, key, (size_t)length) == 0) {
-            PyErr_Format(PyExc_ValueError, "pattern %u repeats pattern %u", id, slot->id);
+            *repeat = slot->id;
             return -1;
         }
     }
@@ -496,7 +498,7 @@ static uint32_t *copy_words(const Py_buffer *buffer, const char *what, Py_ssize_
         return NULL;
     }
     *items = buffer->len / (Py_ssize_t)(group * sizeof(uint32_t));
-    uint32_t *copy = PyMem_Malloc(buffer->len ? (size_t)buffer->len : 1);
+    uint32_t *copy = PyMem_RawMalloc(buffer->len ? (size_t)buffer->len : 1);
     if (copy == NULL)
         PyErr_NoMemory();
     else
@@ -510,6 +512,29 @@ static int bad(const char *what, Py_ssize_t index)
     return -1;
 }
 
+/* The first out-of-range index in the copied name tables (what and where), or NULL; no Python API. */
+static const char *first_bad_index(const Scanner *s, Py_ssize_t patterns, Py_ssize_t targets, Py_ssize_t names,
+                                   Py_ssize_t tokens, uint64_t token_bytes, Py_ssize_t *index)
+{
+    for (*index = 0; *index < patterns; ++*index)
+        if ((uint64_t)s->pattern_targets[2 * *index] + s->pattern_targets[2 * *index + 1] > (uint64_t)targets)
+            return "pattern";
+    for (*index = 0; *index < targets; ++*index)
+        if (s->targets[2 * *index] >= names)
+            return "target";
+    for (*index = 0; *index < names; ++*index) {
+        const Name *name = &s->names[*index];
+        if (name->count == 0 || name->anchor >= name->count || name->rule > RULE_DEFINITE ||
+            (uint64_t)name->first_token + name->count > (uint64_t)tokens)
+            return "name";
+    }
+    for (*index = 0; *index < tokens; ++*index)
+        if (s->token_spans[2 * *index + 1] == 0 ||
+            (uint64_t)s->token_spans[2 * *index] + s->token_spans[2 * *index + 1] > token_bytes)
+            return "token";
+    return NULL;
+}
+
 /* Copies and checks the name tables, so that no index read while matching can leave its array. */
 static int init_names(Scanner *s, Py_buffer *buffers)
 {
@@ -519,9 +544,9 @@ static int init_names(Scanner *s, Py_buffer *buffers)
     s->names = (Name *)copy_words(&buffers[2], "names", 4, &names);
     s->token_spans = copy_words(&buffers[3], "token_spans", 2, &tokens);
     uint32_t *stack_pairs = copy_words(&buffers[5], "stacks", 2, &stacks);
-    s->token_bytes = PyMem_Malloc(buffers[4].len ? (size_t)buffers[4].len : 1);
+    s->token_bytes = PyMem_RawMalloc(buffers[4].len ? (size_t)buffers[4].len : 1);
     if (!s->pattern_targets || !s->targets || !s->names || !s->token_spans || !stack_pairs || !s->token_bytes) {
-        PyMem_Free(stack_pairs);
+        PyMem_RawFree(stack_pairs);
         return PyErr_Occurred() ? -1 : (PyErr_NoMemory(), -1);
     }
     memcpy(s->token_bytes, buffers[4].buf, (size_t)buffers[4].len);
@@ -535,28 +560,39 @@ static int init_names(Scanner *s, Py_buffer *buffers)
         else
             s->stacks[set][s->stack_count[set]++] = stack_pairs[2 * i + 1];
     }
-    PyMem_Free(stack_pairs);
+    PyMem_RawFree(stack_pairs);
     if (failed)
         return -1;
     if (patterns != s->patterns)
         return bad("pattern_targets count", patterns);
-    for (Py_ssize_t i = 0; i < patterns; i++)
-        if ((uint64_t)s->pattern_targets[2 * i] + s->pattern_targets[2 * i + 1] > (uint64_t)targets)
-            return bad("pattern", i);
-    for (Py_ssize_t i = 0; i < targets; i++)
-        if (s->targets[2 * i] >= names)
-            return bad("target", i);
-    for (Py_ssize_t i = 0; i < names; i++) {
-        const Name *name = &s->names[i];
-        if (name->count == 0 || name->anchor >= name->count || name->rule > RULE_DEFINITE ||
-            (uint64_t)name->first_token + name->count > (uint64_t)tokens)
-            return bad("name", i);
+    const char *what = NULL;
+    Py_ssize_t index = 0;
+    Py_BEGIN_ALLOW_THREADS /* pure C over the copies: the event loop's thread runs meanwhile */
+    what = first_bad_index(s, patterns, targets, names, tokens, (uint64_t)buffers[4].len, &index);
+    Py_END_ALLOW_THREADS
+    return what == NULL ? 0 : bad(what, index);
+}
+
+typedef struct {
+    const uint8_t *start;
+    Py_ssize_t length;
+} Key;
+
+/* Copies the keys into s->keys and adds them to the filter and slots; no Python API (runs without
+ * the GIL). Returns -1, or the index of a key repeating an earlier one (its id in *repeat). */
+static Py_ssize_t insert_patterns(Scanner *s, const Key *keys, Py_ssize_t count, uint32_t *repeat)
+{
+    uint32_t offset = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t length = keys[i].length;
+        memcpy(s->keys + offset, keys[i].start, (size_t)length);
+        if (add_pattern(s, (const uint8_t *)s->keys + offset, length, offset, (uint32_t)i, repeat) < 0)
+            return i;
+        offset += (uint32_t)length;
+        s->min_length = length < s->min_length ? length : s->min_length;
+        s->max_length = length > s->max_length ? length : s->max_length;
     }
-    for (Py_ssize_t i = 0; i < tokens; i++)
-        if (s->token_spans[2 * i + 1] == 0 ||
-            (uint64_t)s->token_spans[2 * i] + s->token_spans[2 * i + 1] > (uint64_t)buffers[4].len)
-            return bad("token", i);
-    return 0;
+    return -1;
 }
 
 /* The whole-token pattern set: filter bits, open-addressing slots, key bytes. */
@@ -577,9 +613,9 @@ static int init_patterns(Scanner *s, PyObject *sequence)
     if (filter_bits > ((uint64_t)1 << 32))
         filter_bits = (uint64_t)1 << 32;
     uint64_t slots = power_of_two_at_least((uint64_t)count * 2 + 2);
-    s->filter = PyMem_Calloc(filter_bits / 64, sizeof(uint64_t));
-    s->slots = PyMem_Calloc(slots, sizeof(Slot));
-    s->keys = PyMem_Malloc(key_bytes ? (size_t)key_bytes : 1);
+    s->filter = PyMem_RawCalloc(filter_bits / 64, sizeof(uint64_t));
+    s->slots = PyMem_RawCalloc(slots, sizeof(Slot));
+    s->keys = PyMem_RawMalloc(key_bytes ? (size_t)key_bytes : 1);
     if (!s->filter || !s->slots || !s->keys) {
         PyErr_NoMemory();
         return -1;
@@ -589,16 +625,25 @@ static int init_patterns(Scanner *s, PyObject *sequence)
     s->patterns = count;
     s->min_length = PY_SSIZE_T_MAX;
     s->max_length = 0;
-    uint32_t offset = 0;
+    /* The bytes objects stay alive (the caller holds the sequence); only their buffers are read below. */
+    Key *keys = PyMem_RawMalloc((size_t)(count ? count : 1) * sizeof(Key));
+    if (keys == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *pattern = PySequence_Fast_GET_ITEM(sequence, i);
-        Py_ssize_t length = PyBytes_GET_SIZE(pattern);
-        memcpy(s->keys + offset, PyBytes_AS_STRING(pattern), (size_t)length);
-        if (add_pattern(s, (const uint8_t *)s->keys + offset, length, offset, (uint32_t)i) < 0)
-            return -1;
-        offset += (uint32_t)length;
-        s->min_length = length < s->min_length ? length : s->min_length;
-        s->max_length = length > s->max_length ? length : s->max_length;
+        keys[i] = (Key){(const uint8_t *)PyBytes_AS_STRING(pattern), PyBytes_GET_SIZE(pattern)};
+    }
+    Py_ssize_t failed_at = -1;
+    uint32_t repeat = 0;
+    Py_BEGIN_ALLOW_THREADS /* hashing ~1M keys into the slots: pure C, the event loop runs meanwhile */
+    failed_at = insert_patterns(s, keys, count, &repeat);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(keys);
+    if (failed_at >= 0) {
+        PyErr_Format(PyExc_ValueError, "pattern %zd repeats pattern %u", failed_at, repeat);
+        return -1;
     }
     return 0;
 }
@@ -627,7 +672,7 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs)
     }
     if (init_patterns(s, sequence) < 0 || init_names(s, buffers) < 0)
         goto done;
-    s->table = PyMem_Malloc(TABLE_SIZE * sizeof(uint16_t)); /* set last: it marks the scanner ready */
+    s->table = PyMem_RawMalloc(TABLE_SIZE * sizeof(uint16_t)); /* set last: it marks the scanner ready */
     if (s->table == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -644,15 +689,15 @@ done:
 
 static void Scanner_dealloc(Scanner *s)
 {
-    PyMem_Free(s->table);
-    PyMem_Free(s->filter);
-    PyMem_Free(s->slots);
-    PyMem_Free(s->keys);
-    PyMem_Free(s->pattern_targets);
-    PyMem_Free(s->targets);
-    PyMem_Free(s->names);
-    PyMem_Free(s->token_spans);
-    PyMem_Free(s->token_bytes);
+    PyMem_RawFree(s->table);
+    PyMem_RawFree(s->filter);
+    PyMem_RawFree(s->slots);
+    PyMem_RawFree(s->keys);
+    PyMem_RawFree(s->pattern_targets);
+    PyMem_RawFree(s->targets);
+    PyMem_RawFree(s->names);
+    PyMem_RawFree(s->token_spans);
+    PyMem_RawFree(s->token_bytes);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 

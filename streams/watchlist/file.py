@@ -28,6 +28,7 @@ _TOP_LEVEL_KEYS = frozenset(
 )
 _ENTITY_KEYS = frozenset({"id", "names"})
 _SHARED_EXAMPLES = 5  # shared names quoted in the load report
+_FREE_SLICE = 20_000  # records freed at a time: a few ms of GIL each
 
 
 class WatchlistError(ValueError):
@@ -186,7 +187,11 @@ def _entities_from_files(
         )
     except EntityFileError as exc:
         raise WatchlistError(str(exc)) from exc
-    return paths, tuple(_entity_of(record) for record in records)
+    entities = tuple(_entity_of(record) for record in records)
+    # Freeing 200,000 records in one go (when `records` goes) held the GIL ~60 ms: a slice at a time.
+    while records:
+        del records[-_FREE_SLICE:]
+    return paths, entities
 
 
 def _entity_of(record: EntityRecord) -> Entity:

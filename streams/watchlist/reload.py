@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from streams.watchlist.entity_files import file_stamps
+from streams.watchlist.loop_lag import with_longest_stall
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,7 +28,8 @@ class WatchlistReloader(Generic[T]):
     starts on a bad file); a reload that fails is logged and leaves the previous value in force.
     `files(value)` lists the other files a value was built from (entity files): a change to the
     watchlist file or to any of them means a reload. `retire([old])`, when given, frees a replaced
-    value in a thread after reload_in_thread() (it receives the only reference).
+    value in a thread after reload_in_thread() (it receives the only reference). `on_stall` sees,
+    after each reload_in_thread(), the longest event-loop stall (s) measured while it built and retired.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class WatchlistReloader(Generic[T]):
         files: Callable[[T], Sequence[Path]] = lambda _: (),
         on_duration: Callable[[float], None] = _ignore,
         retire: Callable[[list[T]], None] | None = None,
+        on_stall: Callable[[float], None] = _ignore,
     ) -> None:
         self.path = path
         self.build = build
@@ -47,6 +50,7 @@ class WatchlistReloader(Generic[T]):
         self.files = files
         self.on_duration = on_duration
         self.retire = retire
+        self.on_stall = on_stall
         self._reloading = False
         self._task: asyncio.Task[bool] | None = None  # the reload_soon() in progress, kept referenced
         self._stamp = file_stamps([path])
@@ -100,9 +104,14 @@ class WatchlistReloader(Generic[T]):
             return False
         self._reloading = True
         try:
-            value = await asyncio.to_thread(self._build_timed)
+            swapped, stall = await with_longest_stall(self._build_swap_retire())
         finally:
             self._reloading = False
+        self.on_stall(stall)
+        return swapped
+
+    async def _build_swap_retire(self) -> bool:
+        value = await asyncio.to_thread(self._build_timed)
         if value is None:
             return False
         box = [self.current]

@@ -146,4 +146,5 @@ def watchlist_reloader(
         files=lambda compiled: compiled.watchlist.entity_files,
         on_duration=metrics.reload_seconds.observe,
         retire=retire,
+        on_stall=metrics.reload_loop_stall_seconds.set,
     )

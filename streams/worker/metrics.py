@@ -92,6 +92,11 @@ class WorkerMetrics:
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80),
             registry=registry,
         )
+        self.reload_loop_stall_seconds = Gauge(
+            "newsmon_watchlist_reload_loop_stall_seconds",
+            "Longest event-loop stall during the last watchlist reload (5 ms probe; build, swap, retire)",
+            registry=registry,
+        )
         self.entities = Gauge(
             "newsmon_watchlist_entities", "Entities in the active watchlist", registry=registry
         )
