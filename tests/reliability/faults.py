@@ -275,7 +275,16 @@ def assert_exact(
 
     if receiver is not None:
         wanted = len(replay.rule_hits) + (len(SPIKE_ALERTS) if spikes else 0)
-        pipeline.wait(lambda: len(receiver.by_kind("rule")) >= len(replay.rule_hits), timeout, "rule alerts")
+        try:
+            pipeline.wait(
+                lambda: len(receiver.by_kind("rule")) >= len(replay.rule_hits), timeout, "rule alerts"
+            )
+        except AssertionError as err:
+            got = {b["newsmon"]["evidence"][0]["article_id"] for b in receiver.by_kind("rule").values()}
+            missing = sorted(replay.rule_hits - got)
+            raise AssertionError(
+                f"{err}: {len(got)} of {len(replay.rule_hits)}; missing {missing[:10]}"
+            ) from None
         try:
             pipeline.wait(lambda: len(receiver.deliveries) >= wanted, 30, f"{wanted} alerts delivered")
         except AssertionError as err:
