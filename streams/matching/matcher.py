@@ -344,7 +344,7 @@ class Matcher:
     """Matches watchlist names in articles; build once, then call ``mentions`` per article.
 
     A name listed under several entities is compiled once and each of its matches counts for every
-    one of them (DESIGN.md "Matching" rule 4); within one entity, spellings that normalize alike
+    one of them (docs/contract.md "Matching" rule 4); within one entity, spellings that normalize alike
     count once.
     """
 

@@ -30,7 +30,7 @@ class EntityFileError(ValueError):
 @dataclass(frozen=True, slots=True)
 class EntityRecord:
     """One validated entity: names per language as written, and each name's internal form in the
-    same order: its normalized tokens (DESIGN.md "Matching" rules 1-2) joined by one space, which is
+    same order: its normalized tokens (docs/contract.md "Matching" rules 1-2) joined by one space, which is
     what decides whether two names are the same, and what the matcher compiles without normalizing
     again."""
 

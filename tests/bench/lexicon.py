@@ -213,7 +213,7 @@ def _variants(kind: str, rng: random.Random, pools: _Pools, short_form: bool) ->
 
 
 def _key(name: str) -> bytes:
-    """What matching compares: the name's normalized tokens (DESIGN.md "Matching" rules 1-2)."""
+    """What matching compares: the name's normalized tokens (docs/contract.md "Matching" rules 1-2)."""
     return internal_form(name)
 
 
