@@ -133,7 +133,6 @@ def test_busiest_broker_sigkilled_then_restarted(
     report(f"cluster: busiest broker SIGKILLed {OUTAGE:.0f}s", observed)
 
 
-@pytest.mark.long  # 78-98 s: in `make reliability-long`, so the default run's cluster tests stay under 3 min
 def test_two_of_three_brokers_down(deploy: Deploy, receiver: FlakyReceiver, tmp_path: Path) -> None:
     """No quorum and no ISR of 2: producers and the worker wait; nothing is lost or doubled."""
     pipeline = deploy()
