@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from streams.model.alert import rule_alert_id
 from streams.stories.sketch import sketch
 from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
 from streams.worker.batch import tag_batch
+from tests.unit.worker.fakes import Msg, compile_dict
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CORPUS = Path(__file__).parents[2] / "fixtures" / "stories" / "corpus.jsonl"
@@ -26,21 +26,9 @@ WATCHLIST = {
 }
 
 
-@dataclass
-class Msg:
-    value: bytes | None
-    key: bytes | None = b"k"
-    topic: str = "news.articles"
-    partition: int = 2
-    offset: int = 7
-    timestamp: float = 1_795_000_000.0
-
-
 @pytest.fixture
 def compiled(tmp_path: Path) -> CompiledWatchlist:
-    path = tmp_path / "watchlist.yaml"
-    path.write_text(yaml.safe_dump(WATCHLIST, allow_unicode=True), encoding="utf-8")
-    return compile_watchlist(path, env={})
+    return compile_dict(tmp_path, WATCHLIST)
 
 
 def article(**fields: object) -> bytes:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
-import yaml
 
 from streams.store.counts import Tally, record_args
-from streams.watchlist.compiled import CompiledWatchlist, compile_watchlist
+from streams.watchlist.compiled import CompiledWatchlist
 from streams.worker.batch import tag_batch
+from tests.unit.worker.fakes import Msg, compile_dict
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 MIDNIGHT = 29_918_880  # 2026-11-20T00:00Z in minutes
@@ -24,21 +23,9 @@ WATCHLIST = {
 }
 
 
-@dataclass
-class Msg:
-    value: bytes | None
-    key: bytes | None = b"k"
-    topic: str = "news.articles"
-    partition: int = 1
-    offset: int = 0
-    timestamp: float = 1_795_000_000.0
-
-
 @pytest.fixture
 def compiled(tmp_path: Path) -> CompiledWatchlist:
-    path = tmp_path / "watchlist.yaml"
-    path.write_text(yaml.safe_dump(WATCHLIST, allow_unicode=True), encoding="utf-8")
-    return compile_watchlist(path, env={})
+    return compile_dict(tmp_path, WATCHLIST)
 
 
 def message(article_id: str, **fields: str) -> Msg:

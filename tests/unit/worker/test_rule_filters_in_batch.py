@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,22 +13,13 @@ import yaml
 from streams.watchlist.compiled import compile_watchlist
 from streams.watchlist.file import WatchlistError
 from streams.worker.batch import tag_batch
+from tests.unit.worker.fakes import Msg
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ENTITIES = [
     {"id": "isis", "names": {"ar": ["داعش"], "en": ["ISIS"]}},
     {"id": "mosul", "names": {"ar": ["الموصل"], "en": ["Mosul"]}},
 ]
-
-
-@dataclass
-class Msg:
-    value: bytes | None
-    key: bytes | None = b"k"
-    topic: str = "news.articles"
-    partition: int = 0
-    offset: int = 1
-    timestamp: float = 1_795_000_000.0
 
 
 def write(tmp_path: Path, rule: dict[str, Any]) -> Path:
